@@ -1,0 +1,49 @@
+"""What every entry point of `bench` shares: one-line errors instead of tracebacks, and output files."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+class UsageError(ValueError):
+    """Bad input from the user (a name, a path, a device): reported in one line, exit status 1."""
+
+
+def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | None = None) -> int:
+    """Call ``main``; turn the errors a user can cause into one line on stderr and a non-zero exit."""
+    try:
+        return main(argv) or 0
+    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, RuntimeError) as exc:
+        prog = _prog()
+        print(f"{prog}: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: finished rows are kept in the results store; rerun to resume", file=sys.stderr)
+        return 130
+
+
+def _prog() -> str:
+    """'bench.flops' for `python -m bench.flops`, the script's name otherwise."""
+    path = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("bench")
+    return f"{path.parent.name}.{path.stem}" if path.parent.name == "bench" else path.stem
+
+
+def write_output(text: str, out: str | None) -> None:
+    """Print ``text``, or write it to ``out`` (parent folders created)."""
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text if text.endswith("\n") else text + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+
+
+def int_list(text: str) -> list[int]:
+    """argparse type for '26,32,38' or '26 32'."""
+    try:
+        return [int(t) for t in text.replace(",", " ").split()]
+    except ValueError:
+        raise ValueError(f"expected a comma-separated list of integers, got {text!r}") from None

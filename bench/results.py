@@ -1,0 +1,124 @@
+"""The results store: one row schema for every entry point, appended atomically to a JSONL file.
+
+A row is ``{run_id, command, config, metrics, timings, env, created}``. ``run_id`` hashes the command and
+its config, so a sweep that is interrupted and started again finds its finished rows and skips them
+(unless forced): nothing is redone and nothing is lost.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import time
+from functools import lru_cache
+from pathlib import Path
+
+DEFAULT_DIR = Path(os.environ.get("BREG_RESULTS_DIR", "results"))
+
+
+def run_id(command: str, config: dict) -> str:
+    blob = json.dumps({"command": command, "config": config}, sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
+def environment() -> dict:
+    """Versions and device that produced a row (torch, triton, CUDA, GPU name, git commit)."""
+    import torch
+
+    try:
+        import triton
+
+        triton_version = triton.__version__
+    except Exception:  # triton is optional at run time on the CPU
+        triton_version = None
+    cuda = torch.cuda.is_available()
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                timeout=5, cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "triton": triton_version,
+        "cuda": torch.version.cuda if cuda else None,
+        "device": torch.cuda.get_device_name(0) if cuda else f"cpu ({platform.processor() or platform.machine()})",
+        "cpu_threads": torch.get_num_threads(),
+        "git_commit": commit,
+        "host": platform.node(),
+    }
+
+
+def make_row(command: str, config: dict, metrics: dict, timings: dict | None = None) -> dict:
+    return {
+        "run_id": run_id(command, config),
+        "command": command,
+        "config": config,
+        "metrics": metrics,
+        "timings": timings or {},
+        "env": environment(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+class ResultsStore:
+    """Append-only JSONL file of rows; an exclusive lock keeps concurrent writers' lines whole."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+
+    def rows(self, command: str | None = None) -> list[dict]:
+        if not self.path.exists():
+            return []
+        rows = []
+        with open(self.path) as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                if not line.endswith("\n"):  # a write cut short by a kill: that run was not finished
+                    break
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    raise ValueError(f"{self.path}:{lineno}: malformed result row") from None
+                if command is None or row.get("command") == command:
+                    rows.append(row)
+        return rows
+
+    def done(self, command: str, config: dict) -> dict | None:
+        """The stored row for this command and config, if one was finished."""
+        key = run_id(command, config)
+        for row in self.rows(command):
+            if row.get("run_id") == key:
+                return row
+        return None
+
+    def append(self, row: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(row, sort_keys=True, default=str) + "\n"
+        with open(self.path, "a+b") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                _drop_partial_tail(fh)
+                fh.write(line.encode())
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _drop_partial_tail(fh) -> None:
+    """Cut an unterminated last line (a kill mid-write) so the next row starts on a line of its own."""
+    size = fh.seek(0, os.SEEK_END)
+    if size == 0:
+        return
+    fh.seek(size - 1)
+    if fh.read(1) != b"\n":
+        fh.seek(0)
+        fh.truncate(fh.read().rfind(b"\n") + 1)
+    fh.seek(0, os.SEEK_END)

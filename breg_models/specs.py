@@ -1,0 +1,128 @@
+"""Declarative layouts of the networks of BReG-NeXt Table 1 and of the Table 2 depth family.
+
+A spec says what Table 1 says (stem, stages of (width, units), bypass, head) and nothing about how to
+build it; ``network.build`` turns it into modules. The first unit of a stage that widens also halves the
+resolution: that is how the public code's down-sampling units (Table 1's conv3 and conv5) work, and the
+only reading under which ResNet-32's widening stages get a parameter-free (pooled, zero-padded) shortcut.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+TASKS = ("categorical", "dimensional")
+
+
+@dataclass(frozen=True)
+class Stage:
+    width: int
+    units: int
+    stride: int = 1  # stride of the stage's first unit (2: it down-samples)
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    name: str
+    title: str  # as Table 1 names it
+    stem_width: int
+    stem_stride: int
+    stages: tuple[Stage, ...]
+    bypass: str
+    bypass_params: dict = field(default_factory=dict)
+    alpha_init: float | None = None  # Eq. 8 kinds only; None keeps the bypass default (1, 1 for adaptive)
+    beta_init: float | None = None
+    note: str = ""
+
+    @property
+    def units(self) -> int:
+        return sum(s.units for s in self.stages)
+
+    @property
+    def depth(self) -> int:
+        """Weighted layers: the stem conv, two convs per unit, the fully connected layer."""
+        return 2 * self.units + 2
+
+    def with_overrides(self, **overrides) -> NetworkSpec:
+        valid = {f.name for f in fields(self)} - {"name", "title"}
+        for key in overrides:
+            if key not in valid:
+                raise ValueError(f"unknown model option {key!r}; valid: {', '.join(sorted(valid))}")
+        return replace(self, **overrides)
+
+
+def bregnext_stages(k: int, widths: tuple[int, int, int] = (32, 64, 128)) -> tuple[Stage, ...]:
+    """Stage units (k, 1, k+1, 1, k): the arrangement of BReG-NeXt-32 (k=4) and -50 (k=7).
+
+    Each depth step adds one unit to each non-down-sampling stage, six weighted layers (Sec. 4.3), so
+    depth = 6k + 8.
+    """
+    w1, w2, w3 = widths
+    return (Stage(w1, k), Stage(w2, 1, 2), Stage(w2, k + 1), Stage(w3, 1, 2), Stage(w3, k))
+
+
+def depth_to_k(depth: int) -> int:
+    """Inverse of depth = 6k + 8 (k >= 1), with an error naming the valid depths."""
+    if depth < 14 or (depth - 8) % 6:
+        lo = [6 * k + 8 for k in range(1, 5)]
+        raise ValueError(
+            f"impossible BReG-NeXt depth {depth}: depth must be 6k+8 with k >= 1 ({', '.join(map(str, lo))}, ...)"
+        )
+    return (depth - 8) // 6
+
+
+def bregnext_spec(depth: int) -> NetworkSpec:
+    k = depth_to_k(depth)
+    return NetworkSpec(
+        name=f"bregnext{depth}",
+        title=f"BReG-NeXt-{depth}",
+        stem_width=32,
+        stem_stride=1,
+        stages=bregnext_stages(k),
+        bypass="adaptive",
+        note="stage units (k, 1, k+1, 1, k) with k = (depth - 8) / 6",
+    )
+
+
+# ResNet stem: Table 1 prints "3x3, 64, stride 2" over the ResNet columns and "3x3, 32" (no stride) over
+# the BReG columns; the public BReG code uses stride 1. We follow Table 1 for ResNet and the code for BReG;
+# `stem_stride` overrides either.
+TABLE1: dict[str, NetworkSpec] = {
+    "resnet32": NetworkSpec(
+        name="resnet32",
+        title="ResNet-32",
+        stem_width=64,
+        stem_stride=2,
+        stages=(Stage(64, 3), Stage(128, 3, 2), Stage(256, 5, 2), Stage(512, 3, 2)),
+        bypass="identity",
+        note="14 units as Table 1 lays it out: 30 weighted layers, not 32",
+    ),
+    "resnet50": NetworkSpec(
+        name="resnet50",
+        title="ResNet-50",
+        stem_width=64,
+        stem_stride=2,
+        stages=(Stage(64, 8), Stage(128, 1, 2), Stage(128, 7), Stage(256, 1, 2), Stage(256, 7)),
+        bypass="identity",
+        note="Table 1's layout holds about 12M parameters, not the 25M printed",
+    ),
+    "bregnet32": NetworkSpec(
+        name="bregnet32",
+        title="BReG-Net-32",
+        stem_width=32,
+        stem_stride=1,
+        stages=(Stage(32, 5), Stage(64, 1, 2), Stage(64, 4), Stage(128, 1, 2), Stage(128, 4)),
+        bypass="atan",
+    ),
+    "bregnet50": NetworkSpec(
+        name="bregnet50",
+        title="BReG-Net-50",
+        stem_width=32,
+        stem_stride=1,
+        stages=(Stage(32, 8), Stage(64, 1, 2), Stage(64, 7), Stage(128, 1, 2), Stage(128, 7)),
+        bypass="atan",
+    ),
+    "bregnext32": bregnext_spec(32),
+    "bregnext50": bregnext_spec(50),
+}
+
+TABLE2_DEPTHS = (26, 32, 38, 44, 50, 56, 62, 68)

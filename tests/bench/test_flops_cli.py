@@ -1,0 +1,88 @@
+"""`python -m bench.flops`: every format parses and holds every requested model; bad input is one line."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bench.flops import main
+from bench.results import ResultsStore
+
+MODELS = ["bregnext26", "resnet32"]
+
+
+def run(capsys, *args):
+    code = main(list(args))
+    out = capsys.readouterr().out
+    assert code == 0
+    return out
+
+
+def test_csv_parses_and_lists_models(capsys):
+    out = run(capsys, "--models", *MODELS, "--input-size", "32", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [r["model"] for r in rows] == MODELS
+    assert int(rows[0]["params"]) == 1_519_008
+    assert float(rows[0]["params_published"]) == 1.5e6
+    assert int(rows[0]["flops"]) == 2 * int(rows[0]["macs"])
+
+
+def test_json_parses_with_notes(capsys):
+    out = run(capsys, "--models", "resnet*", "--input-size", "32", "--format", "json")
+    doc = json.loads(out)
+    assert [r["model"] for r in doc["rows"]] == ["resnet32", "resnet50"]
+    assert any("30 weighted layers" in n for n in doc["notes"])
+    assert any("25M" in n for n in doc["notes"])
+
+
+def test_markdown_and_latex(capsys):
+    md = run(capsys, "--models", "bregnext50", "--depths", "26", "--input-size", "32")
+    assert "BReG-NeXt-50" in md and "BReG-NeXt-26" in md and "3.073M" in md and "3.10M" in md
+    assert md.count("\n|") >= 4  # header, rule, two rows
+    tex = run(capsys, "--models", "bregnext50", "--input-size", "32", "--format", "latex")
+    assert r"\toprule" in tex and r"\bottomrule" in tex and "BReG-NeXt-50" in tex
+    assert tex.count(r"\\") >= 2
+
+
+def test_by_stage_csv(capsys):
+    out = run(capsys, "--models", "bregnext26", "--input-size", "32", "--by-stage", "--format", "csv")
+    stages = [r["stage"] for r in csv.DictReader(io.StringIO(out))]
+    assert stages == ["stem", "conv2", "conv3", "conv4", "conv5", "conv6", "head"]
+
+
+def test_results_store_and_out_file(tmp_path, capsys):
+    out = tmp_path / "t.md"
+    store = tmp_path / "flops.jsonl"
+    assert main(["--models", "bregnext26", "--input-size", "16", "--out", str(out), "--results", str(store)]) == 0
+    assert "BReG-NeXt-26" in out.read_text()
+    rows = ResultsStore(store).rows("flops")
+    assert len(rows) == 1 and rows[0]["config"]["model"] == "bregnext26" and rows[0]["env"]["torch"]
+
+
+def test_bypass_ablation_changes_only_bypass_cost(capsys):
+    base = json.loads(run(capsys, "--models", "bregnext26", "--input-size", "16", "--format", "json"))["rows"][0]
+    ident = json.loads(run(capsys, "--models", "bregnext26", "--input-size", "16", "--format", "json",
+                           "--bypass", "identity"))["rows"][0]
+    assert ident["params"] == base["params"] - 2 * 12  # no alpha, beta in 12 units
+    assert ident["macs"] < base["macs"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--models", "nope"], "unknown model"),
+    (["--depths", "30"], "impossible BReG-NeXt depth"),
+    (["--models", "bregnext26", "--bypass", "tanh"], "unknown bypass"),
+    (["--models", "bregnext26", "--input-size", "4"], "--input-size"),
+])
+def test_bad_input_is_one_line_and_nonzero(args, needle):
+    proc = subprocess.run([sys.executable, "-m", "bench.flops", *args], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert needle in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_format_is_usage_error():
+    proc = subprocess.run([sys.executable, "-m", "bench.flops", "--format", "xml"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
