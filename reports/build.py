@@ -1,0 +1,83 @@
+"""`python -m reports`: every table the results store can fill, in Markdown and LaTeX.
+
+Reads the result rows (`results/*.jsonl` by default), keeps the newest row of each run id, and hands the
+rows of each command to the table that mirrors it. A command with no table yet is listed, not dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.results import ResultsStore
+
+from .complexity import render_complexity
+
+# command -> (file stem, renderer(rows, fmt, caption) -> text)
+TABLES: dict[str, tuple[str, Callable[..., str]]] = {
+    "flops": ("bregnext_tables_1_2", render_complexity),
+}
+
+
+def register(command: str, stem: str, renderer: Callable[..., str]) -> None:
+    """Let an entry point's report module claim its command's rows."""
+    TABLES[command] = (stem, renderer)
+
+
+def load_rows(paths: list[Path]) -> dict[str, list[dict]]:
+    """Rows by command, newest row per run id, in first-seen order."""
+    latest: dict[str, dict] = {}
+    for path in paths:
+        for row in ResultsStore(path).rows():
+            latest[row["run_id"]] = row
+    by_command: dict[str, list[dict]] = {}
+    for row in latest.values():
+        by_command.setdefault(row["command"], []).append(row)
+    return by_command
+
+
+def _caption(command: str, rows: list[dict]) -> str:
+    devices = sorted({r["env"].get("device") or "unknown device" for r in rows})
+    commits = sorted({r["env"].get("git_commit") or "unknown" for r in rows})
+    return f"{command}: measured on {', '.join(devices)}; commit {', '.join(commits)}"
+
+
+def build(paths: list[Path], out_dir: Path, formats: tuple[str, ...] = ("markdown", "latex")) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for command, rows in load_rows(paths).items():
+        if command not in TABLES:
+            print(f"reports: no table renders '{command}' rows yet ({len(rows)} rows kept in the store)",
+                  file=sys.stderr)
+            continue
+        stem, renderer = TABLES[command]
+        for fmt in formats:
+            path = out_dir / f"{stem}.{'md' if fmt == 'markdown' else 'tex'}"
+            path.write_text(renderer(rows, fmt, caption=_caption(command, rows)))
+            written.append(path)
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m reports", description=__doc__.splitlines()[0])
+    p.add_argument("results", nargs="*", help="result stores (default: results/*.jsonl)")
+    p.add_argument("--out-dir", default="reports/out", help="where the tables go (default reports/out)")
+    args = p.parse_args(argv)
+    paths = [Path(r) for r in args.results] or sorted(Path("results").glob("*.jsonl"))
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        print(f"reports: error: no results store at {missing[0]}", file=sys.stderr)
+        return 1
+    if not paths:
+        print("reports: error: no results stores under results/; run a bench entry point first", file=sys.stderr)
+        return 1
+    try:
+        written = build(paths, Path(args.out_dir))
+    except ValueError as exc:
+        print(f"reports: error: {exc}", file=sys.stderr)
+        return 1
+    for path in written:
+        print(path)
+    return 0
