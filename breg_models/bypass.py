@@ -44,8 +44,8 @@ def atanc(z: Tensor) -> Tensor:
     """atan(z) / z, equal to 1 at z = 0: keeps Eq. 8 finite as alpha -> 0 (H -> x / (beta^2 + 1))."""
     small = z.abs() < _SERIES_BELOW
     safe = torch.where(small, torch.ones_like(z), z)
-    z2 = z * z
-    series = torch.zeros_like(z)
+    z2 = torch.where(small, z, torch.zeros_like(z)) ** 2  # the unused branch must not overflow: its 0-weighted
+    series = torch.zeros_like(z)  # gradient would be inf * 0 = NaN (fp16 overflows z^18 already at |z| ~ 2)
     for k in reversed(range(_SERIES_TERMS)):  # sum_k (-1)^k z^(2k) / (2k + 1), Horner in z^2
         series = series * z2 + (-1) ** k / (2 * k + 1)
     return torch.where(small, series, torch.atan(safe) / safe)
@@ -58,7 +58,7 @@ def eq8_q(z: Tensor) -> Tensor:
     """
     small = z.abs() < _SERIES_BELOW
     safe = torch.where(small, torch.ones_like(z), z)
-    z2 = z * z
+    z2 = torch.where(small, z, torch.zeros_like(z)) ** 2
     series = torch.zeros_like(z)
     for k in reversed(range(1, _SERIES_TERMS + 1)):  # sum_{k>=1} (-1)^k 2k/(2k+1) z^(2k-2)
         series = series * z2 + (-1) ** k * 2 * k / (2 * k + 1)

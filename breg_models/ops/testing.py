@@ -1,0 +1,73 @@
+"""Test helpers of the fused op: seeded inputs, the float64 reference with its gradients, and runners
+for the op and the eager shortcut. In the package (not tests/) so test modules import it under pytest's
+importlib mode."""
+
+from __future__ import annotations
+
+import torch
+
+from breg_models.bypass import eq8_grads, project, reference
+
+
+def make_inputs(shape, cout, stride, dtype=torch.float32, layout="nchw", scale=3.0, seed=0, specials=False):
+    g = torch.Generator().manual_seed(seed)
+    n, _, h, w = shape
+    x = torch.randn(shape, generator=g) * scale
+    if specials and x.numel() >= 8:
+        flat = x.view(-1)
+        big = 6e4 if dtype == torch.float16 else 1e30
+        flat[:8] = torch.tensor([big, -big, 1e10, -1e10, 0.0, 1e-30, 1e3, -1e3]).clamp(-big, big)
+    out = (n, cout, -(-h // stride), -(-w // stride))
+    r = torch.randn(out, generator=g)
+    dy = torch.randn(out, generator=g)
+    x, r, dy = x.to(dtype), r.to(dtype), dy.to(dtype)
+    if layout in ("cl", "mixed"):
+        x = x.contiguous(memory_format=torch.channels_last)
+    if layout == "cl":
+        r = r.contiguous(memory_format=torch.channels_last)
+        dy = dy.contiguous(memory_format=torch.channels_last)
+    return x, r, dy
+
+
+def reference_all(x, r, dy, alpha: float, beta: float, stride: int):
+    """float64 (y, dx, dalpha, dbeta) and the per-element magnitudes the tolerances scale with."""
+    x64, r64, g64 = x.double(), r.double(), dy.double()
+    cout = r.shape[1]
+    h = reference("adaptive", x64, alpha=alpha, beta=beta)
+    y = project(h, cout, stride) + r64
+    ymag = project(h.abs(), cout, stride) + r64.abs()
+    # the adjoint of the (linear) projection carries dy back to x's cells
+    probe = torch.zeros_like(x64, requires_grad=True)
+    (gp,) = torch.autograd.grad(project(probe, cout, stride), probe, g64)
+    a64, b64 = torch.tensor(alpha, dtype=torch.float64), torch.tensor(beta, dtype=torch.float64)
+    hdx, hda, hdb = eq8_grads(x64, a64, b64)
+    return {
+        "y": y, "ymag": ymag, "dx": gp * hdx, "dxmag": (gp * hdx).abs(),
+        "da": (gp * hda).sum(), "damag": (gp * hda).abs().sum(),
+        "db": (gp * hdb).sum(), "dbmag": (gp * hdb).abs().sum(),
+    }
+
+
+def run_op(x, r, dy, alpha: float, beta: float, stride: int):
+    """The fused op's (y, dx, dF, dalpha, dbeta) for one upstream gradient dy."""
+    from breg_models.ops.bypass_add import bypass_add
+
+    x = x.detach().requires_grad_()
+    r = r.detach().requires_grad_()
+    a = torch.tensor(alpha, requires_grad=True)
+    b = torch.tensor(beta, requires_grad=True)
+    y = bypass_add(x, r, a, b, stride)
+    dx, dr, da, db = torch.autograd.grad(y, (x, r, a, b), dy) if y.numel() else (None,) * 4
+    return y.detach(), dx, dr, da, db
+
+
+def run_eager(x, r, dy, alpha: float, beta: float, stride: int):
+    """The eager Shortcut in x's dtype (alpha, beta fp32 parameters cast to it, as the module does)."""
+    from breg_models.bypass import Bypass, Shortcut
+
+    sc = Shortcut(Bypass("adaptive", alpha=alpha, beta=beta), x.shape[1], r.shape[1], stride)
+    x = x.detach().requires_grad_()
+    r = r.detach().requires_grad_()
+    y = sc(x, r)
+    dx, dr, da, db = torch.autograd.grad(y, (x, r, sc.bypass.alpha, sc.bypass.beta), dy)
+    return y.detach(), dx, dr, da, db
