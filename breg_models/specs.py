@@ -56,8 +56,14 @@ def bregnext_stages(k: int, widths: tuple[int, int, int] = (32, 64, 128)) -> tup
     Each depth step adds one unit to each non-down-sampling stage, six weighted layers (Sec. 4.3), so
     depth = 6k + 8.
     """
+    return five_stages((k, 1, k + 1, 1, k), widths)
+
+
+def five_stages(counts: tuple[int, ...], widths: tuple[int, int, int]) -> tuple[Stage, ...]:
+    """conv2..conv6 of Table 1: three widths, the single-unit conv3 and conv5 down-sample and widen."""
     w1, w2, w3 = widths
-    return (Stage(w1, k), Stage(w2, 1, 2), Stage(w2, k + 1), Stage(w3, 1, 2), Stage(w3, k))
+    return tuple(Stage(w, n, 2 if i in (1, 3) else 1)
+                 for i, (w, n) in enumerate(zip((w1, w2, w2, w3, w3), counts, strict=True)))
 
 
 def depth_to_k(depth: int) -> int:
@@ -83,6 +89,27 @@ def bregnext_spec(depth: int) -> NetworkSpec:
     )
 
 
+ARRANGEMENTS = ("bregnext", "bregnet", "resnet")
+
+
+def arrangement_overrides(arrangement: str, depth: int) -> dict:
+    """Spec fields that turn ``bregnext{depth}`` into the BReG-Net or ResNet arrangement at that depth.
+
+    Table 1's BReG-Net-32/-50 and ResNet-50 share stage units (k+1, 1, k, 1, k); ResNet-50 doubles the
+    widths and uses Table 1's stride-2 stem with the identity bypass. At depths 32 and 50 these give Table
+    1's networks exactly, except ResNet-32, which Table 1 lays out differently (14 units, 4 widths).
+    """
+    k = depth_to_k(depth)
+    if arrangement == "bregnext":
+        return {}
+    if arrangement == "bregnet":
+        return {"stages": five_stages((k + 1, 1, k, 1, k), (32, 64, 128)), "bypass": "atan"}
+    if arrangement == "resnet":
+        return {"stages": five_stages((k + 1, 1, k, 1, k), (64, 128, 256)), "bypass": "identity",
+                "stem_width": 64, "stem_stride": 2}
+    raise ValueError(f"unknown arrangement {arrangement!r}; choose one of: {', '.join(ARRANGEMENTS)}")
+
+
 # ResNet stem: Table 1 prints "3x3, 64, stride 2" over the ResNet columns and "3x3, 32" (no stride) over
 # the BReG columns; the public BReG code uses stride 1. We follow Table 1 for ResNet and the code for BReG;
 # `stem_stride` overrides either.
@@ -101,7 +128,7 @@ TABLE1: dict[str, NetworkSpec] = {
         title="ResNet-50",
         stem_width=64,
         stem_stride=2,
-        stages=(Stage(64, 8), Stage(128, 1, 2), Stage(128, 7), Stage(256, 1, 2), Stage(256, 7)),
+        stages=five_stages((8, 1, 7, 1, 7), (64, 128, 256)),
         bypass="identity",
         note="Table 1's layout holds about 12M parameters, not the 25M printed",
     ),
@@ -110,7 +137,7 @@ TABLE1: dict[str, NetworkSpec] = {
         title="BReG-Net-32",
         stem_width=32,
         stem_stride=1,
-        stages=(Stage(32, 5), Stage(64, 1, 2), Stage(64, 4), Stage(128, 1, 2), Stage(128, 4)),
+        stages=five_stages((5, 1, 4, 1, 4), (32, 64, 128)),
         bypass="atan",
     ),
     "bregnet50": NetworkSpec(
@@ -118,7 +145,7 @@ TABLE1: dict[str, NetworkSpec] = {
         title="BReG-Net-50",
         stem_width=32,
         stem_stride=1,
-        stages=(Stage(32, 8), Stage(64, 1, 2), Stage(64, 7), Stage(128, 1, 2), Stage(128, 7)),
+        stages=five_stages((8, 1, 7, 1, 7), (32, 64, 128)),
         bypass="atan",
     ),
     "bregnext32": bregnext_spec(32),

@@ -121,3 +121,20 @@ def test_shortcut_pools_and_pads_symmetrically():
 def test_odd_input_sizes_keep_shortcut_and_branch_aligned():
     model = create_model("bregnext26")
     assert model(torch.randn(1, 3, 27, 31)).shape == (1, 8)
+
+
+@pytest.mark.parametrize("arrangement,depth,name", [("bregnet", 32, "bregnet32"), ("bregnet", 50, "bregnet50"),
+                                                    ("resnet", 50, "resnet50"), ("bregnext", 32, "bregnext32")])
+def test_depth_arrangements_reproduce_table1(arrangement, depth, name):
+    from breg_models.specs import arrangement_overrides
+
+    model = create_model(f"bregnext{depth}", **arrangement_overrides(arrangement, depth))
+    assert count_params(model) == count_params(create_model(name))
+    assert model.spec.depth == depth and model.spec.bypass == TABLE1[name].bypass
+
+
+def test_unknown_arrangement():
+    from breg_models.specs import arrangement_overrides
+
+    with pytest.raises(ValueError, match="unknown arrangement"):
+        arrangement_overrides("densenet", 50)
