@@ -1,0 +1,214 @@
+"""Run the cells of a sweep in-process or as Ray tasks, landing every finished row in one results store.
+
+A sweep (``depth_sweep``, ``ablation``, ``gradflow``, ``epoch_time``) is a list of cell configs and one
+function ``fn(config) -> metrics`` or ``-> (metrics, timings)``. `run_cells` does the rest the same way for
+every sweep:
+
+- a cell whose row is already in the store is skipped (``force`` reruns it);
+- each finished row is appended by the driver as soon as it arrives, so an interrupted sweep keeps what it
+  finished and a Ray sweep still writes one store, from one process;
+- a cell that raises is reported in one line on stderr, retried up to ``retries`` more times, and never
+  stops the other cells; the failures come back in the `SweepResult` (``raise_for_failures`` turns them
+  into the one-line error of `bench.cli.run_main`).
+
+With ``executor="ray"`` each cell is a Ray task that asks for one GPU when ``needs_gpu`` says so, so a sweep
+fans out over a cluster (``ray_address``). Ray is an optional extra, imported only then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .results import ResultsStore, make_row
+
+EXECUTORS = ("local", "ray")
+CellFn = Callable[[dict], "dict | tuple[dict, dict]"]
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+# What a remote Ray worker does not need from the working tree it is shipped.
+_RAY_EXCLUDES = ["/.git", "/results", "/data", "/venv", "/.venv", "*.jsonl", "__pycache__"]
+
+
+@dataclass
+class CellFailure:
+    config: dict
+    error: str  # "ExceptionType: first line of the message"
+    attempts: int
+
+
+@dataclass
+class SweepResult:
+    """Rows in the order of the cells (stored rows for skipped cells, None where a cell failed)."""
+
+    rows: list[dict | None]
+    ran: int = 0
+    skipped: int = 0
+    failures: list[CellFailure] = field(default_factory=list)
+
+    @property
+    def finished(self) -> list[dict]:
+        return [r for r in self.rows if r is not None]
+
+    def raise_for_failures(self) -> None:
+        if self.failures:
+            first = self.failures[0]
+            raise RuntimeError(f"{len(self.failures)} of {len(self.rows)} cells failed (first: {first.error}); "
+                               "finished rows are stored, rerun to retry the failed cells")
+
+
+def add_executor_args(parser: argparse.ArgumentParser, default_results: str | None = None) -> None:
+    """The options every sweep shares: where rows go, whether to redo them, and where cells run."""
+    g = parser.add_argument_group("execution")
+    g.add_argument("--results", default=default_results, metavar="PATH",
+                   help=f"JSONL results store (default {default_results})" if default_results else
+                   "JSONL results store")
+    g.add_argument("--force", action="store_true", help="rerun cells whose rows are already in the store")
+    g.add_argument("--executor", choices=EXECUTORS, default="local",
+                   help="run cells in this process (local) or as Ray tasks (needs the 'ray' extra)")
+    g.add_argument("--ray-address", metavar="ADDR",
+                   help="Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local Ray)")
+    g.add_argument("--retries", type=int, default=1, metavar="N",
+                   help="times a failing cell is retried before it is reported as failed (default 1)")
+
+
+def executor_kwargs(args: argparse.Namespace) -> dict:
+    """The `run_cells` keywords from the options `add_executor_args` added."""
+    return {"executor": args.executor, "ray_address": args.ray_address, "retries": args.retries,
+            "force": args.force}
+
+
+def run_cells(cells: Iterable[dict], fn: CellFn, store: ResultsStore | None, command: str, *,
+              executor: str = "local", ray_address: str | None = None, retries: int = 1, force: bool = False,
+              needs_gpu: bool | Callable[[dict], bool] = False, desc: str | None = None,
+              ray_init_kwargs: dict | None = None) -> SweepResult:
+    """Run ``fn`` on every cell not yet in ``store``; append each row as it finishes.
+
+    ``fn`` must be a module-level function (Ray pickles it) taking the cell's config and returning its
+    metrics, or (metrics, timings). ``needs_gpu`` (a bool, or a function of the config) decides whether a
+    Ray task asks for a GPU. ``ray_init_kwargs`` go to ``ray.init`` (e.g. ``num_cpus`` for a local test).
+    """
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
+    if retries < 0:
+        raise ValueError(f"--retries must be >= 0, got {retries}")
+    cells = list(cells)
+    result = SweepResult(rows=[None] * len(cells))
+    todo = []
+    for i, config in enumerate(cells):
+        stored = None if force or store is None else store.done(command, config)
+        if stored is not None:
+            result.rows[i] = stored
+            result.skipped += 1
+        else:
+            todo.append(i)
+    bar = tqdm(total=len(cells), initial=result.skipped, desc=desc or command, unit="cell", disable=None,
+               file=sys.stderr)
+    gpu = needs_gpu if callable(needs_gpu) else (lambda _config: bool(needs_gpu))
+
+    def finish(i: int, outcome: dict | tuple, seconds: float) -> None:
+        metrics, timings = outcome if isinstance(outcome, tuple) else (outcome, {})
+        row = make_row(command, cells[i], metrics, {**timings, "cell_s": seconds})
+        if store is not None:
+            store.append(row)
+        result.rows[i] = row
+        result.ran += 1
+        bar.update()
+
+    def failed(i: int, attempt: int, exc_text: str) -> bool:
+        """Report one failed attempt; True if the cell gets another."""
+        again = attempt <= retries
+        verdict = "retrying" if again else "giving up"
+        bar.write(f"{command}: cell {_short(cells[i])} failed (attempt {attempt}/{retries + 1}, {verdict}): "
+                  f"{exc_text}", file=sys.stderr)
+        if not again:
+            result.failures.append(CellFailure(cells[i], exc_text, attempt))
+            bar.update()
+        return again
+
+    try:
+        if executor == "local":
+            _run_local(todo, cells, fn, finish, failed)
+        else:
+            _run_ray(todo, cells, fn, finish, failed, gpu, ray_address, ray_init_kwargs or {})
+    finally:
+        bar.close()
+    return result
+
+
+def _run_local(todo, cells, fn, finish, failed) -> None:
+    for i in todo:
+        attempt = 1
+        while True:
+            start = time.perf_counter()
+            try:
+                outcome = fn(cells[i])
+            except KeyboardInterrupt:
+                raise
+            except Exception as exc:  # one cell's failure must not stop the sweep
+                if failed(i, attempt, _describe(exc)):
+                    attempt += 1
+                    continue
+                break
+            finish(i, outcome, time.perf_counter() - start)
+            break
+
+
+def _timed(fn: CellFn, config: dict) -> tuple[dict | tuple, float]:
+    start = time.perf_counter()
+    return fn(config), time.perf_counter() - start
+
+
+def _run_ray(todo, cells, fn, finish, failed, gpu, address, init_kwargs) -> None:
+    if not todo:  # everything is in the store: no need for Ray at all
+        return
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("--executor ray needs Ray: install the 'ray' extra (pip install 'breg-harness[ray]')") \
+            from None
+    if not ray.is_initialized():
+        init_kwargs = dict(init_kwargs)
+        # Workers, local or on a cluster, import this working tree (bench, breg_models, ...) from a copy of it.
+        init_kwargs.setdefault("runtime_env", {"working_dir": str(_REPO_ROOT), "excludes": _RAY_EXCLUDES})
+        ray.init(address=address, log_to_driver=False, **init_kwargs)
+    if any(gpu(cells[i]) for i in todo) and not ray.cluster_resources().get("GPU"):
+        raise RuntimeError("cells ask for a GPU but the Ray cluster has none (their tasks would wait forever)")
+    remote = ray.remote(_timed)
+    pending: dict = {}  # object ref -> (cell index, attempt)
+
+    def submit(i: int, attempt: int) -> None:
+        ref = remote.options(num_gpus=1 if gpu(cells[i]) else 0, max_retries=0).remote(fn, cells[i])
+        pending[ref] = (i, attempt)
+
+    for i in todo:
+        submit(i, 1)
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            i, attempt = pending.pop(ready[0])
+            try:
+                outcome, seconds = ray.get(ready[0])
+            except Exception as exc:  # the task's exception (RayTaskError) or a lost worker
+                if failed(i, attempt, _describe(getattr(exc, "cause", None) or exc)):
+                    submit(i, attempt + 1)
+                continue
+            finish(i, outcome, seconds)
+    finally:
+        for ref in pending:  # interrupted: do not leave tasks running on the cluster
+            ray.cancel(ref, force=True)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+def _short(config: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in config.items())

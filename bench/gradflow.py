@@ -1,0 +1,297 @@
+"""`python -m bench.gradflow`: does a bounded bypass derivative keep gradients from vanishing or exploding?
+
+BReG-NeXt Eq. 3-6 and 10: with x_{l+1} = H(x_l) + F(x_l), dE/dx_l carries the product over the deeper
+units of (dF/dx_i + dH/dx_i); He et al.'s scaled shortcut H = lam x makes it grow (lam > 1) or shrink
+(lam < 1) exponentially with depth, and Eq. 8's 0 < dH/dx <= 1 is meant to avoid both. This measures it.
+
+A cell is (bypass, depth, batch-norm mode). On one fixed synthetic batch it records, at initialisation and
+after ``--steps`` optimiser steps on that batch: the norm of dL/dx at the input of every residual unit, the
+norm of every conv weight's gradient, the mean bypass derivative dH/dx at each unit (the Eq. 6 factor on
+the shortcut path) and the RMS of each unit's input. Across depths, the slope of log10(first/last) against
+the number of units is the growth rate: zero for a bounded flow, log10(lam) per unit for Eq. 6's
+exponential one.
+
+Two batch-norm modes, because batch norm changes the answer:
+  batch   BN normalises with batch statistics, as in training. Every residual branch then sees its input
+          rescaled to unit variance, so a shrinking shortcut is compensated through dF/dx: this is the
+          gradient an optimiser actually sees.
+  frozen  BN held in eval mode (at init: the identity), i.e. the un-normalised recursion of Eq. 4 that the
+          paper's derivation assumes.
+Rows go to the results store; the printed summary (one row per bypass, BN mode and phase) is CSV or JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from scipy.stats import linregress
+from torch import Tensor, nn
+
+from breg_models import create_model, parse_bypass
+from breg_models.bypass import EQ8_KINDS, Bypass, get_function, resolve_params
+from breg_models.network import units
+from breg_models.specs import depth_to_k
+
+from .cli import int_list, run_main, write_output
+from .executor import add_executor_args, executor_kwargs, run_cells
+from .results import ResultsStore
+
+COMMAND = "gradflow"
+DEFAULT_BYPASSES = ("identity", "scaled:lam=0.5", "scaled:lam=1.5", "atan", "adaptive")
+DEFAULT_DEPTHS = (14, 50, 110, 206, 302)
+BN_MODES = ("batch", "frozen")
+OPTIMIZERS = ("adam", "sgd")
+NUM_CLASSES = 8
+
+
+def bypass_derivative(bypass: Bypass, x: Tensor) -> Tensor:
+    """dH/dx of one unit's bypass at its input, elementwise (the closed form from `breg_models.bypass`)."""
+    if bypass.kind in EQ8_KINDS:
+        return bypass.function.dfn(x, bypass.alpha.to(x.dtype), bypass.beta.to(x.dtype))
+    return bypass.function.dfn(x, **bypass.params)
+
+
+class UnitProbe:
+    """Hooks on every residual unit's input: its RMS, the mean dH/dx there, and |dL/dx| after backward."""
+
+    def __init__(self, model: nn.Module):
+        self.units = units(model)
+        self.input_rms: list[float] = []
+        self.bypass_gain: list[float] = []
+        self.grad_norms: list[float | None] = []
+        self._handles = [u.register_forward_pre_hook(self._make_hook(i)) for i, u in enumerate(self.units)]
+
+    def reset(self) -> None:
+        n = len(self.units)
+        self.input_rms, self.bypass_gain, self.grad_norms = [math.nan] * n, [math.nan] * n, [None] * n
+
+    def _make_hook(self, i: int):
+        def hook(unit: nn.Module, args: tuple) -> None:
+            x = args[0]
+            with torch.no_grad():
+                x64 = x.double()
+                self.input_rms[i] = x64.pow(2).mean().sqrt().item()
+                self.bypass_gain[i] = bypass_derivative(unit.shortcut.bypass, x64).mean().item()
+            if x.requires_grad:
+                x.register_hook(lambda g: self.grad_norms.__setitem__(i, g.double().norm().item()))
+        return hook
+
+    def remove(self) -> None:
+        for h in self._handles:
+            h.remove()
+
+
+def fixed_batch(config: dict) -> tuple[Tensor, Tensor]:
+    """Standard-normal images (zero-centred, as the paper's input) and random labels, fixed by the seed."""
+    g = torch.Generator().manual_seed(config["seed"] + 1)
+    size = config["input_size"]
+    x = torch.randn(config["batch"], 3, size, size, generator=g, dtype=torch.float64)
+    y = torch.randint(0, NUM_CLASSES, (config["batch"],), generator=g)
+    return x, y
+
+
+def build(config: dict) -> nn.Module:
+    kind, params = parse_bypass(config["bypass"])
+    torch.manual_seed(config["seed"])
+    model = create_model(f"bregnext{config['depth']}", num_classes=NUM_CLASSES, bypass=kind, bypass_params=params)
+    return model.to(device=config["device"], dtype=getattr(torch, config["dtype"]))
+
+
+def set_bn_mode(model: nn.Module, mode: str) -> None:
+    """``frozen``: BN layers in eval mode (fixed affine maps; identity at init), everything else training."""
+    model.train()
+    if mode == "frozen":
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.eval()
+
+
+def snapshot(model: nn.Module, probe: UnitProbe, x: Tensor, y: Tensor) -> dict:
+    """One forward and backward on the fixed batch; the gradient-flow figures of this moment."""
+    model.zero_grad(set_to_none=True)
+    probe.reset()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    grads = [math.nan if g is None else g for g in probe.grad_norms]
+    conv1 = [_grad_norm(u.conv1.weight) for u in probe.units]
+    conv2 = [_grad_norm(u.conv2.weight) for u in probe.units]
+    weight = [math.hypot(a, b) for a, b in zip(conv1, conv2, strict=True)]
+    out = {
+        "loss": loss.item(),
+        "input_grad_norm": grads,
+        "log10_grad_ratio": _log10_ratio(grads[0], grads[-1]),
+        "conv1_grad_norm": conv1,
+        "conv2_grad_norm": conv2,
+        "log10_weight_grad_ratio": _log10_ratio(weight[0], weight[-1]),
+        "stem_grad_norm": _grad_norm(model.stem.weight),
+        "fc_grad_norm": _grad_norm(model.fc.weight),
+        "bypass_gain": probe.bypass_gain,
+        "log10_bypass_product": float(np.sum(np.log10(probe.bypass_gain))),
+        "input_rms": probe.input_rms,
+        "finite": bool(np.all(np.isfinite(grads)) and math.isfinite(loss.item())),
+    }
+    trainable = [u.shortcut.bypass for u in probe.units if u.shortcut.bypass.function.trainable]
+    if trainable:  # where Eq. 8's alpha and beta went during training
+        out["alpha_mean"] = float(np.mean([b.alpha.item() for b in trainable]))
+        out["beta_mean"] = float(np.mean([b.beta.item() for b in trainable]))
+    return out
+
+
+def measure_cell(config: dict) -> tuple[dict, dict]:
+    """The cell function of the sweep: figures at init and after ``steps`` steps on the fixed batch."""
+    model = build(config)
+    x, y = (t.to(config["device"]) for t in fixed_batch(config))
+    x = x.to(getattr(torch, config["dtype"]))
+    set_bn_mode(model, config["bn"])
+    probe = UnitProbe(model)
+    timings = {}
+    start = time.perf_counter()
+    metrics = {"depth": config["depth"], "units": len(probe.units), "init": snapshot(model, probe, x, y)}
+    timings["init_s"] = time.perf_counter() - start
+    if config["steps"]:
+        opt_cls = torch.optim.Adam if config["optimizer"] == "adam" else torch.optim.SGD
+        optimizer = opt_cls(model.parameters(), lr=config["lr"])
+        start = time.perf_counter()
+        losses = []
+        for _ in range(config["steps"]):
+            optimizer.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        metrics["train_losses"] = losses
+        metrics["trained"] = snapshot(model, probe, x, y)
+        timings["train_s"] = time.perf_counter() - start
+    probe.remove()
+    return metrics, timings
+
+
+def expected_growth(bypass: str) -> str:
+    """What the paper predicts for first/last as depth grows: Eq. 6 for lam x, Eq. 10 for a bounded H'."""
+    kind, params = parse_bypass(bypass)
+    if kind == "scaled":
+        lam = resolve_params(kind, params)["lam"]
+        return "bounded" if lam == 1 else ("grows" if lam > 1 else "shrinks")
+    return "bounded" if get_function(kind).bounded else "no claim"
+
+
+def fit_growth(rows: list[dict]) -> pd.DataFrame:
+    """Per bypass, BN mode and phase: slopes of log10(first/last) and of the bypass product per unit."""
+    records = []
+    for row in rows:
+        for phase in ("init", "trained"):
+            if phase in row["metrics"]:
+                m = row["metrics"][phase]
+                records.append({"bypass": row["config"]["bypass"], "bn": row["config"]["bn"],
+                                "phase": phase if phase == "init" else f"step{row['config']['steps']}",
+                                "depth": row["config"]["depth"], "units": row["metrics"]["units"],
+                                "grad": m["log10_grad_ratio"], "weight": m["log10_weight_grad_ratio"],
+                                "product": m["log10_bypass_product"]})
+    if not records:
+        return pd.DataFrame()
+    out = []
+    frame = pd.DataFrame(records)
+    for (bypass, bn, phase), g in frame.groupby(["bypass", "bn", "phase"], sort=False):
+        g = g.sort_values("units")
+        summary = {"bypass": bypass, "bn": bn, "phase": phase, "paper_expects": expected_growth(bypass),
+                   "depths": " ".join(map(str, g["depth"])), "units_max": int(g["units"].max())}
+        for name in ("grad", "weight", "product"):
+            summary.update(_slope(g["units"].to_numpy(float), g[name].to_numpy(float), name))
+        summary["finite_depths"] = int(np.isfinite(g["grad"]).sum())
+        summary["log10_grad_ratios"] = " ".join(f"{v:.4g}" for v in g["grad"])  # one per depth, as "depths"
+        out.append(summary)
+    return pd.DataFrame(out)
+
+
+def _slope(units_: np.ndarray, values: np.ndarray, name: str) -> dict:
+    """Least-squares slope per unit over the finite points (non-finite ones overflowed or vanished)."""
+    ok = np.isfinite(values)
+    key = f"{name}_slope_per_unit"
+    if ok.sum() < 2 or np.ptp(units_[ok]) == 0:
+        return {key: math.nan, f"{name}_r2": math.nan}
+    fit = linregress(units_[ok], values[ok])
+    return {key: fit.slope, f"{name}_r2": fit.rvalue ** 2}
+
+
+def _grad_norm(p: nn.Parameter) -> float:
+    return math.nan if p.grad is None else p.grad.double().norm().item()
+
+
+def _log10_ratio(first: float, last: float) -> float:
+    if not (math.isfinite(first) and math.isfinite(last)) or first <= 0 or last <= 0:
+        return math.nan
+    return math.log10(first) - math.log10(last)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.gradflow", description=__doc__.splitlines()[0])
+    p.add_argument("--bypass", nargs="+", default=list(DEFAULT_BYPASSES), metavar="SPEC",
+                   help="bypass kinds, e.g. scaled:lam=1.5 or adaptive:beta=0 (Eq. 8 from the Table 9 point; "
+                   f"default: {' '.join(DEFAULT_BYPASSES)})")
+    p.add_argument("--depths", type=int_list, default=list(DEFAULT_DEPTHS),
+                   help="BReG-NeXt depths 6k+8 (default 14,50,110,206,302)")
+    p.add_argument("--bn", nargs="+", choices=BN_MODES, default=list(BN_MODES),
+                   help="batch-norm modes to measure under (default: both)")
+    p.add_argument("--steps", type=int, default=3, help="optimiser steps on the fixed batch before the second "
+                   "measurement; 0 measures at initialisation only (default 3)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="(default adam, as the paper)")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of those steps (default 1e-3)")
+    p.add_argument("--input-size", type=int, default=8, help="square synthetic input side (default 8, for speed; "
+                   "the slopes change little with it)")
+    p.add_argument("--batch", type=int, default=8, help="fixed batch size (default 8)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
+                   help="float64 widens the range before the gradients of very deep cells overflow or underflow")
+    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (a Ray task then asks for a GPU)")
+    p.add_argument("--format", choices=("csv", "json"), default="csv", help="summary format (default csv)")
+    p.add_argument("--out", help="write the summary here instead of stdout")
+    add_executor_args(p, default_results="results/gradflow.jsonl")
+    return p.parse_args(argv)
+
+
+def make_cells(args: argparse.Namespace) -> list[dict]:
+    if args.steps < 0 or args.batch < 2 or args.input_size < 4 or args.lr <= 0:
+        raise ValueError("need --steps >= 0, --batch >= 2 (batch norm), --input-size >= 4 and --lr > 0")
+    if args.device.startswith("cuda") and not torch.cuda.is_available() and args.executor == "local":
+        raise ValueError(f"--device {args.device}: no CUDA device here")
+    for depth in args.depths:
+        depth_to_k(depth)
+    bypasses = list(dict.fromkeys(args.bypass))
+    for spec in bypasses:
+        parse_bypass(spec)
+    return [{"model": "bregnext", "depth": d, "bypass": b, "bn": bn, "steps": args.steps,
+             "optimizer": args.optimizer, "lr": args.lr, "input_size": args.input_size, "batch": args.batch,
+             "seed": args.seed, "dtype": args.dtype, "device": args.device}
+            for b in bypasses for bn in args.bn for d in sorted(set(args.depths))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cells = make_cells(args)
+    store = ResultsStore(args.results) if args.results else None
+    result = run_cells(cells, measure_cell, store, COMMAND, needs_gpu=lambda c: c["device"].startswith("cuda"),
+                       **executor_kwargs(args))
+    summary = fit_growth(result.finished)
+    lost = sum(not row["metrics"][phase]["finite"] or not math.isfinite(row["metrics"][phase]["log10_grad_ratio"])
+               for row in result.finished for phase in ("init", "trained") if phase in row["metrics"])
+    if lost:
+        print(f"gradflow: {lost} measurement(s) overflowed or underflowed and are left out of the fits; "
+              "--dtype float64 reaches deeper", file=sys.stderr)
+    if args.format == "csv":
+        text = summary.to_csv(index=False, float_format="%.6g")
+    else:
+        text = summary.to_json(orient="records", indent=1)
+    write_output(text, args.out)
+    result.raise_for_failures()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
