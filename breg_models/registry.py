@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from dataclasses import replace
 
 from .bypass import get_function, resolve_params
 from .network import BRegNetwork
-from .specs import TABLE1, TABLE2_DEPTHS, NetworkSpec, bregnext_spec
+from .specs import TABLE1, TABLE2_DEPTHS, NetworkSpec, arrangement_overrides, bregnext_spec
 
 _FAMILY = re.compile(r"bregnext(\d+)")
+# '<arrangement>-d<depth>': the BReG-NeXt, BReG-Net or ResNet arrangement at any depth 6k+8 (depth sweeps).
+_ARRANGED = re.compile(r"(bregnext|bregnet|resnet)-d(\d+)")
 BYPASS_IMPLS = ("eager", "compile", "triton", "auto")
 
 
@@ -25,7 +28,14 @@ def get_spec(name: str) -> NetworkSpec:
     match = _FAMILY.fullmatch(name)
     if match:
         return bregnext_spec(int(match.group(1)))
-    raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(list_models())} (or bregnext<6k+8>)")
+    match = _ARRANGED.fullmatch(name)
+    if match:
+        arrangement, depth = match.group(1), int(match.group(2))
+        spec = bregnext_spec(depth).with_overrides(**arrangement_overrides(arrangement, depth))
+        title = {"bregnext": "BReG-NeXt", "bregnet": "BReG-Net", "resnet": "ResNet"}[arrangement]
+        return replace(spec, name=name, title=f"{title}-{depth} (depth family)")
+    raise ValueError(f"unknown model {name!r}; choose one of: {', '.join(list_models())} "
+                     "(or bregnext<6k+8>, or bregnext|bregnet|resnet-d<6k+8>)")
 
 
 def resolve_names(patterns: list[str]) -> list[str]:

@@ -138,3 +138,12 @@ def test_unknown_arrangement():
 
     with pytest.raises(ValueError, match="unknown arrangement"):
         arrangement_overrides("densenet", 50)
+
+
+def test_depth_family_names():
+    assert count_params(create_model("resnet-d50")) == count_params(create_model("resnet50"))
+    assert count_params(create_model("bregnet-d32")) == count_params(create_model("bregnet32"))
+    assert get_spec("resnet-d32").depth == 32 and get_spec("resnet32").depth == 30
+    assert get_spec("bregnext-d44").stages == get_spec("bregnext44").stages
+    with pytest.raises(ValueError, match="impossible BReG-NeXt depth"):
+        get_spec("resnet-d33")
