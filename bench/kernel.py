@@ -23,6 +23,8 @@ import time
 
 import torch
 
+from .results import ResultsStore, make_row
+
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 IMPLS = ("eager", "compile", "triton")
 PASSES = ("fwd", "bwd", "fwdbwd")
@@ -30,6 +32,7 @@ PASSES = ("fwd", "bwd", "fwdbwd")
 UNITS = {"u32": (32, 64, 32, 1), "u64": (64, 32, 64, 1), "u128": (128, 16, 128, 1),
          "d32": (32, 64, 64, 2), "d64": (64, 32, 128, 2)}
 FLAT = {f"flat{k}": k for k in range(20, 29)}  # 2^k elements as (2^k / 4096, 1, 64, 64), stride 1
+COMMAND = "kernel"
 FIELDS = ["device", "device_name", "timer", "size", "x_shape", "out_shape", "stride", "dtype", "pass", "impl",
           "median_ms", "bytes", "gbps", "copy_gbps", "frac_of_copy", "speedup_vs_eager", "speedup_vs_compile",
           "torch", "triton"]
@@ -125,6 +128,16 @@ def run(sizes, impls, passes, dtypes, device: torch.device, batch: int, repeats:
     return rows
 
 
+CONFIG_KEYS = ("size", "x_shape", "out_shape", "stride", "dtype", "pass", "impl", "device", "device_name")
+
+
+def store_rows(rows: list[dict], store: ResultsStore, args: argparse.Namespace) -> None:
+    """The same rows in the harness-wide schema, for `python -m reports`."""
+    for row in rows:
+        config = {**{k: row[k] for k in CONFIG_KEYS}, "repeats": args.repeats}
+        store.append(make_row(COMMAND, config, {k: v for k, v in row.items() if k not in CONFIG_KEYS}))
+
+
 def write_rows(rows: list[dict], fmt: str, out) -> None:
     if fmt == "json":
         json.dump(rows, out, indent=1)
@@ -157,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     parser.add_argument("--format", choices=("csv", "json"), default="csv")
     parser.add_argument("--out", default="-", help="file for the rows ('-' = stdout)")
+    parser.add_argument("--results", default="results/kernel.jsonl",
+                        help="results store the rows are appended to ('' = none; default results/kernel.jsonl)")
     args = parser.parse_args(argv)
     if args.batch is not None and args.batch < 1 or args.repeats < 1:
         parser.error("--batch and --repeats must be >= 1")
@@ -185,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with functorch_config.patch(donated_buffer=False):
         rows = run(sizes, impls, args.passes, args.dtypes, device, args.batch or (128 if gpu else 2), args.repeats)
+    if args.results:
+        store_rows(rows, ResultsStore(args.results), args)
     if args.out == "-":
         write_rows(rows, args.format, sys.stdout)
     else:

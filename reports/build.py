@@ -13,11 +13,19 @@ from pathlib import Path
 
 from bench.results import ResultsStore
 
+from .ablation import render_ablation
 from .complexity import render_complexity
+from .depth import render_depth_sweep
+from .gradflow import render_gradflow
+from .kernel import render_kernel
 
 # command -> (file stem, renderer(rows, fmt, caption) -> text)
 TABLES: dict[str, tuple[str, Callable[..., str]]] = {
     "flops": ("bregnext_tables_1_2", render_complexity),
+    "depth_sweep": ("depth_sweep_table_2_fig_5", render_depth_sweep),
+    "ablation": ("ablation_tables_8_9", render_ablation),
+    "gradflow": ("gradient_flow", render_gradflow),
+    "kernel": ("kernel_benchmark", render_kernel),
 }
 
 
