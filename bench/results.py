@@ -122,3 +122,14 @@ def _drop_partial_tail(fh) -> None:
         fh.seek(0)
         fh.truncate(fh.read().rfind(b"\n") + 1)
     fh.seek(0, os.SEEK_END)
+
+
+def format_rows(rows: list[dict], fmt: str = "json") -> str:
+    """Rows as JSON lines, or as CSV with nested fields flattened to dotted columns (config.model, ...)."""
+    if fmt == "json":
+        return "\n".join(json.dumps(r, sort_keys=True, default=str) for r in rows)
+    if fmt == "csv":
+        import pandas as pd
+
+        return pd.json_normalize(rows).to_csv(index=False) if rows else ""
+    raise ValueError(f"unknown row format {fmt!r}; choose json or csv")

@@ -1,0 +1,128 @@
+"""`python -m bench.ablation`: the bypass ablations of BReG-NeXt Tables 8-9 and BReG-Net Table I.
+
+Presets (``--preset``, several allowed):
+  table8   BReG-NeXt-50 with Eq. 7's H1, H2, H3 and Eq. 8 (Table 8)
+  table9   BReG-NeXt-32 and -50, adaptive Eq. 8 vs non-adaptive (alpha = 1, beta = 0 fixed) (Table 9)
+  bregnet  BReG-Net-50 with BReG-Net's H1, H2, H3 (its Table I)
+  scaled   BReG-NeXt-50 with the identity and lam x, lam in {0.5, 0.9, 1.1, 1.5} (He et al.'s counter-example)
+Each cell (model, bypass, seed) is one `bench.train` run; its row holds the final validation metrics and
+the learned alpha, beta of every unit (the paper reports about 0.5 early and 1.2 deep). `reports.ablation`
+turns the rows into mean +- std over seeds with a paired test against the preset's reference bypass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from breg_models import parse_bypass, resolve_names
+from breg_models.specs import TASKS
+from reports.ablation import render_ablation
+from reports.render import FORMATS
+
+from .cli import int_list, run_main, write_output
+from .executor import add_executor_args, executor_kwargs, run_cells
+from .results import ResultsStore
+from .train_cell import train_cell
+
+COMMAND = "ablation"
+# preset -> (models, bypasses, reference bypass the others are tested against)
+PRESETS = {
+    "table8": (["bregnext50"], ["bregnext_h1", "bregnext_h2", "bregnext_h3", "adaptive"], "adaptive"),
+    "table9": (["bregnext32", "bregnext50"], ["adaptive", "fixed:alpha=1,beta=0"], "adaptive"),
+    "bregnet": (["bregnet50"], ["bregnet_h1", "bregnet_h2", "bregnet_h3"], "bregnet_h3"),
+    "scaled": (["bregnext50"], ["identity", "scaled:lam=0.5", "scaled:lam=0.9", "scaled:lam=1.1",
+                                "scaled:lam=1.5"], "identity"),
+}
+CPU_DEFAULTS = {"epochs": 1, "batch_size": 32, "image_size": 32, "synth_train": 256, "synth_val": 128}
+GPU_DEFAULTS = {"epochs": 10, "batch_size": 128, "image_size": 64, "synth_train": 20_000, "synth_val": 4_000}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
+    p.add_argument("--preset", nargs="+", choices=tuple(PRESETS), default=["table8"])
+    p.add_argument("--models", nargs="+", help="override the presets' models (names or globs)")
+    p.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="seeds per cell (default 0,1,2)")
+    p.add_argument("--task", choices=TASKS, default="categorical")
+    p.add_argument("--data", default="synth", help="synth | fer2013:PATH | affectnet:PATH | affwild:PATH")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs per cell (CPU 1, GPU 10)")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--image-size", type=int, default=None)
+    p.add_argument("--synth-train", type=int, default=None)
+    p.add_argument("--synth-val", type=int, default=None)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off")
+    p.add_argument("--bypass-impl", default="eager", choices=("eager", "compile", "triton", "auto"))
+    p.add_argument("--format", choices=FORMATS, default="markdown")
+    p.add_argument("--out", help="write the table here instead of stdout")
+    add_executor_args(p, default_results="results/ablation.jsonl")
+    args = p.parse_args(argv)
+    for key, value in (GPU_DEFAULTS if args.device == "cuda" else CPU_DEFAULTS).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+def cells(args: argparse.Namespace) -> list[dict]:
+    if not args.seeds:
+        raise ValueError("--seeds needs at least one seed")
+    for name in ("epochs", "batch_size", "image_size"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
+    out, seen = [], set()
+    common = {k: getattr(args, k) for k in ("task", "data", "epochs", "batch_size", "image_size", "device",
+                                            "amp", "bypass_impl")}
+    if args.data == "synth":
+        common.update(synth_train=args.synth_train, synth_val=args.synth_val)
+    for preset in args.preset:
+        models, bypasses, reference = PRESETS[preset]
+        models = resolve_names(args.models) if args.models else models
+        for bypass in bypasses:
+            parse_bypass(bypass)
+        for model in models:
+            for bypass in bypasses:
+                for seed in args.seeds:
+                    cell = {"preset": preset, "reference": reference, "model": model, "bypass": bypass,
+                            "seed": seed, **common}
+                    key = json.dumps(cell, sort_keys=True)
+                    if key not in seen:
+                        seen.add(key)
+                        out.append(cell)
+    return out
+
+
+def run_cell(config: dict) -> dict:
+    """Train one (model, bypass, seed); final validation metrics and the learned alpha, beta."""
+    last, state = train_cell(config)
+    metrics = {k: v for k, v in last.items() if isinstance(v, (int, float)) or v is None}
+    metrics.update(learned_bypass(state))
+    return metrics
+
+
+def learned_bypass(state: dict) -> dict:
+    """alpha and beta of every unit, in network order, from a model state dict (empty lists if none)."""
+    alpha = [float(v) for k, v in state.items() if k.endswith("shortcut.bypass.alpha")]
+    beta = [float(v) for k, v in state.items() if k.endswith("shortcut.bypass.beta")]
+    return {"alpha": alpha, "beta": beta}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available here (use --device cpu)")
+    todo = cells(args)
+    store = ResultsStore(args.results)
+    result = run_cells(todo, run_cell, store, COMMAND, needs_gpu=lambda c: c["device"] == "cuda",
+                       desc="ablation cells", **executor_kwargs(args))
+    if result.finished:
+        write_output(render_ablation(result.finished, args.format), args.out)
+    result.raise_for_failures()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,396 @@
+"""`python -m bench.train`: train one network on one data set, one result row per epoch.
+
+Defaults are BReG-NeXt Sec. 3.5: Adam, batch 128, lr 1e-4 times 0.8 every 10 epochs, focal loss
+(categorical) or MSE (dimensional), L2 on convolution weights only (Adam's coupled weight decay on those
+weights alone, the gradient of wd/2 |w|^2; the paper gives no value, 1e-4 here), no dropout, the
+25% augmentation. Each piece is a setting: ``--loss ce --batch-size 64 --lr-step 8000 --lr-step-unit iter``
+is the public code's recipe, ``--loss weighted_ce`` BReG-Net's, ``--loss dacl`` / ``--loss av`` the DACL
+and CAF losses from `losses`.
+
+With no arguments it trains bregnext50 on a small synth set (512 training, 256 validation faces,
+5 epochs). On the CPU the batch defaults to 32 (bregnext50's activations at batch 128 take ~10 GB there);
+bregnext50 trains at about 10 images/s on a 2-core CPU, so an epoch takes about a minute (seconds on a
+GPU; raise --synth-train for a real run). Checkpoints (last and best) go to
+``--checkpoint-dir/<run key>/``; a rerun of the same config resumes from the last one and skips
+epochs whose rows are already stored, unless ``--force``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from bench.cli import UsageError, run_main, write_output
+from bench.data import AugmentConfig, Dataset, augment_and_normalise, load_dataset, normalise
+from bench.results import ResultsStore, format_rows, make_row, run_id
+
+COMMAND = "train"
+LOSSES = {"categorical": ("focal", "ce", "weighted_ce", "dacl"), "dimensional": ("mse", "av")}
+AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+# ---------------------------------------------------------------- runtime settings shared with epoch_time
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available here (use --device cpu)")
+    if name not in ("cpu", "cuda"):
+        raise UsageError(f"--device must be cpu or cuda, not {name!r}")
+    return torch.device(name)
+
+
+def check_bypass_impl(impl: str, device: torch.device) -> None:
+    """Triton kernels need a GPU (or the slow interpreter, TRITON_INTERPRET=1): say so before building."""
+    if impl == "triton" and device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise UsageError("--bypass-impl triton needs --device cuda (or TRITON_INTERPRET=1 for a slow "
+                         "interpreted run on the CPU)")
+
+
+def set_determinism(seed: int, deterministic: bool) -> None:
+    torch.manual_seed(seed)
+    if deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def autocast(device: torch.device, amp: str):
+    dtype = AMP[amp]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """L2 on convolution weights only (Sec. 3.5): biases, BN, alpha/beta and the FC layer go free."""
+    conv = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
+    conv_ids = {id(p) for p in conv}
+    rest = [p for p in model.parameters() if id(p) not in conv_ids]
+    return [{"params": conv, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
+
+
+def make_optimizer(groups: list[dict], lr: float, device: torch.device) -> torch.optim.Adam:
+    """Adam; the fused CUDA kernel on a GPU (one launch for all parameters, same maths)."""
+    return torch.optim.Adam(groups, lr=lr, fused=device.type == "cuda")
+
+
+# ---------------------------------------------------------------- losses
+class Criterion(nn.Module):
+    """A loss of `losses` behind one call: ``criterion(model, x, target)`` -> scalar loss.
+
+    DACL needs the feature map as well as the logits, so the criterion runs the model itself; its
+    attention network is trained with the model (``extra_parameters``) and its centers move after each
+    optimiser step (``after_step``)."""
+
+    def __init__(self, name: str, task: str, train: Dataset, model: nn.Module):
+        super().__init__()
+        import losses
+
+        self.name, self.dacl = name, None
+        if name not in LOSSES[task]:
+            raise UsageError(f"--loss {name} does not fit the {task} task; choose one of: "
+                             f"{', '.join(LOSSES[task])}")
+        if name == "focal":
+            self.loss = losses.FocalLoss()
+        elif name == "ce":
+            self.loss = nn.CrossEntropyLoss()
+        elif name == "weighted_ce":
+            self.loss = losses.WeightedCrossEntropyLoss(
+                losses.class_weights(counts=train.class_counts(), num_classes=train.num_classes))
+        elif name == "dacl":
+            self.loss = nn.CrossEntropyLoss()
+            with torch.no_grad():
+                probe = torch.zeros(2, 3, *train.images.shape[-2:], device=next(model.parameters()).device)
+                _, c, h, w = model.eval().features(probe).shape
+                model.train()
+            self.attention = losses.DACLAttention.for_feature_map(c, h, w, hidden_dims=(512, 256, 64))
+            self.dacl = losses.SparseCenterLoss(train.num_classes, c)
+        elif name == "mse":
+            self.loss = losses.DimensionalMSELoss()
+        else:
+            self.loss = losses.AVLoss()
+
+    def forward(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
+        if self.dacl is None:
+            return self.loss(model(x).float(), target)
+        fmap = model.features(x)
+        pooled = fmap.mean((2, 3)).float()
+        attn = self.attention(fmap.float())
+        self._last = (pooled.detach(), attn.detach(), target)
+        return self.dacl.total_loss(self.loss(model.fc(pooled), target), self.dacl(pooled, attn, target))
+
+    def after_step(self) -> None:
+        if self.dacl is not None:
+            self.dacl.update_centers(*self._last)
+
+
+# ---------------------------------------------------------------- one training step, one epoch
+@dataclass
+class Step:
+    """Augment on device, forward under autocast, backward (scaled for fp16), optimiser step."""
+
+    model: nn.Module
+    criterion: Criterion
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    amp: str = "off"
+    channels_last: bool = False
+    augment: AugmentConfig | None = AugmentConfig()
+    generator: torch.Generator | None = None
+
+    def __call__(self, images: Tensor, target: Tensor) -> Tensor:
+        x = augment_and_normalise(images, self.augment, self.generator)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(self.device, self.amp):
+            loss = self.criterion(self.model, x, target)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.criterion.after_step()
+        return loss.detach()
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator | None, device) -> list[Tensor]:
+    """Shuffled index batches (on ``device``); a last batch of one sample is dropped (BatchNorm needs 2)."""
+    order = torch.randperm(n, generator=generator).to(device) if generator is not None else torch.arange(
+        n, device=device)
+    return [b for b in order.split(batch_size) if b.numel() > 1 or n == 1]
+
+
+@torch.no_grad()
+def predict(model: nn.Module, ds: Dataset, device: torch.device, batch_size: int, amp: str = "off",
+            channels_last: bool = False) -> Tensor:
+    model.eval()
+    out = []
+    for start in range(0, len(ds), batch_size):
+        x = normalise(ds.images[start:start + batch_size].to(device))
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with autocast(device, amp):
+            out.append(model(x).float().cpu())
+    model.train()
+    return torch.cat(out)
+
+
+# ---------------------------------------------------------------- the command line
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--model", default="bregnext50", help="network name (bench.flops lists them)")
+    p.add_argument("--data", default="synth", help="synth | fer2013:PATH | affectnet:PATH | affwild:PATH")
+    p.add_argument("--task", choices=("categorical", "dimensional"), default=None,
+                   help="default: categorical, or dimensional for affwild")
+    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="default 128 (Sec. 3.5) on a GPU; 32 on the CPU, where bregnext50 at 128 needs ~10 GB")
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr-gamma", type=float, default=0.8, help="lr multiplier every --lr-step")
+    p.add_argument("--lr-step", type=int, default=10)
+    p.add_argument("--lr-step-unit", choices=("epoch", "iter"), default="epoch")
+    p.add_argument("--loss", default=None, help="focal|ce|weighted_ce|dacl (categorical), mse|av "
+                                                 "(dimensional); default focal / mse")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="L2 on convolution weights")
+    p.add_argument("--augment-p", type=float, default=0.25, help="share of samples augmented (0: off)")
+    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--synth-train", type=int, default=512, help="synth training set size")
+    p.add_argument("--synth-val", type=int, default=256, help="synth validation set size")
+    p.add_argument("--synth-nuisance", type=float, default=1.0, help="pose/light/noise strength (0: none)")
+    p.add_argument("--synth-balance", default="uniform", help="uniform | affectnet | fer2013 | disk")
+    p.add_argument("--num-classes", type=int, default=None, help="default: 7 for fer2013, else 8")
+    p.add_argument("--bypass", default=None, help="swap every unit's bypass H, KIND[:p=v,...] (ablations: "
+                                                  "identity, atan, scaled:lam=0.9, fixed:alpha=1,beta=0, ...); "
+                                                  "default: the network's own")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--bypass-impl", choices=("eager", "compile", "triton", "auto"), default="eager")
+    p.add_argument("--amp", choices=tuple(AMP), default="off")
+    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--compile", action="store_true", help="torch.compile the whole network")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower)")
+    p.add_argument("--checkpoint-dir", default="checkpoints")
+    p.add_argument("--resume", default=None, metavar="CKPT",
+                   help="resume from this checkpoint (by default the run's own last.pt is resumed)")
+    p.add_argument("--results", default=None, help="results store (default results/train.jsonl)")
+    p.add_argument("--force", action="store_true", help="retrain from scratch even if rows exist")
+    p.add_argument("--format", choices=("csv", "json"), default="json", help="format of the printed rows")
+    p.add_argument("--out", default=None, help="write the run's rows here instead of stdout")
+    return p
+
+
+def run_config(args) -> dict:
+    """Everything that changes what a run computes: its rows' identity in the results store."""
+    keys = ("model", "data", "task", "epochs", "batch_size", "lr", "lr_gamma", "lr_step", "lr_step_unit",
+            "loss", "weight_decay", "augment_p", "image_size", "num_classes", "bypass_impl", "amp",
+            "channels_last", "compile", "seed", "deterministic", "bypass")
+    config = {k: getattr(args, k) for k in keys}
+    if args.data == "synth":
+        config.update(synth_train=args.synth_train, synth_val=args.synth_val,
+                      synth_balance=args.synth_balance, synth_nuisance=args.synth_nuisance)
+    config["device"] = args.device
+    return config
+
+
+def _load_data(args, device):
+    kind = args.data.partition(":")[0]
+    if args.task is None:
+        args.task = "dimensional" if kind == "affwild" else "categorical"
+    if args.num_classes is None:
+        args.num_classes = 7 if kind == "fer2013" else 8
+    if args.loss is None:
+        args.loss = "focal" if args.task == "categorical" else "mse"
+    common = dict(size=args.image_size, seed=args.seed)
+    if kind == "synth":
+        common.update(num_classes=args.num_classes, balance=args.synth_balance, nuisance=args.synth_nuisance)
+    train = load_dataset(args.data, "train", synth_n=args.synth_train if kind == "synth" else None, **common)
+    val = load_dataset(args.data, "val", synth_n=args.synth_val if kind == "synth" else None, **common)
+    for ds in (train, val):
+        ds.targets(args.task)  # a clear error if the set lacks this task's labels
+    if args.task == "categorical" and train.num_classes != args.num_classes:
+        raise UsageError(f"{args.data} has {train.num_classes} classes, not --num-classes {args.num_classes}")
+    return train.to(device), val
+
+
+def _is_better(task: str, metrics: dict, best: float | None) -> tuple[bool, float]:
+    value = metrics["accuracy"] if task == "categorical" else -metrics["rmse_total"]
+    return best is None or value > best, value
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from breg_models import create_model, parse_bypass
+    from metrics import evaluate
+
+    device = resolve_device(args.device)
+    check_bypass_impl(args.bypass_impl, device)
+    if args.batch_size is None:
+        args.batch_size = 128 if device.type == "cuda" else 32
+    if args.amp == "fp16" and device.type == "cpu":
+        raise UsageError("--amp fp16 needs --device cuda (use bf16 on the CPU)")
+    for name in ("epochs", "batch_size", "lr_step", "image_size"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
+    set_determinism(args.seed, args.deterministic)
+    bypass, bypass_params = parse_bypass(args.bypass) if args.bypass else (None, None)
+    create_model(args.model, bypass=bypass, bypass_params=bypass_params)  # fails before data is loaded
+    train, val = _load_data(args, device)
+    config = run_config(args)
+    store = ResultsStore(args.results or Path("results") / f"{COMMAND}.jsonl")
+    epoch_done = lambda e: store.done(COMMAND, {**config, "epoch": e})
+    if not args.force and all(epoch_done(e) for e in range(1, args.epochs + 1)):
+        print(f"train: all {args.epochs} epochs of this config are in {store.path}; --force reruns",
+              file=sys.stderr)
+        return _emit(args, [epoch_done(e) for e in range(1, args.epochs + 1)])
+
+    model = create_model(args.model, task=args.task, num_classes=args.num_classes if args.task ==
+                         "categorical" else None, bypass=bypass, bypass_params=bypass_params,
+                         bypass_impl=args.bypass_impl).to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    criterion = Criterion(args.loss, args.task, train, model).to(device)
+    groups = param_groups(model, args.weight_decay)
+    groups[1]["params"] += list(criterion.parameters())
+    optimizer = make_optimizer(groups, args.lr, device)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, args.lr_step, args.lr_gamma)
+    scaler = torch.amp.GradScaler(device.type, enabled=args.amp == "fp16")
+    shuffle = torch.Generator().manual_seed(args.seed)
+    aug_gen = torch.Generator(device=device).manual_seed(args.seed + 1)
+    runner = torch.compile(model) if args.compile else model
+
+    run_dir = Path(args.checkpoint_dir) / run_id(COMMAND, config)
+    state = {"epoch": 0, "best": None}
+    resume = Path(args.resume) if args.resume else run_dir / "last.pt"
+    if args.resume and not resume.is_file():
+        raise FileNotFoundError(f"--resume: checkpoint not found: {resume}")
+    if resume.is_file() and not args.force:
+        ckpt = torch.load(resume, map_location=device, weights_only=False)
+        if ckpt["config"] != config:
+            raise UsageError(f"{resume} was written by a different config; --force starts afresh")
+        model.load_state_dict(ckpt["model"])
+        criterion.load_state_dict(ckpt["criterion"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        scaler.load_state_dict(ckpt["scaler"])
+        shuffle.set_state(ckpt["shuffle_rng"].cpu())
+        aug_gen.set_state(ckpt["augment_rng"].cpu())
+        state = {"epoch": ckpt["epoch"], "best": ckpt["best"]}
+        print(f"train: resuming from {resume} after epoch {state['epoch']}", file=sys.stderr)
+
+    step = Step(runner, criterion, optimizer, scaler, device, args.amp, args.channels_last,
+                AugmentConfig(p=args.augment_p) if args.augment_p > 0 else None, aug_gen)
+    targets = train.targets(args.task)
+    rows = []
+    for epoch in range(state["epoch"] + 1, args.epochs + 1):
+        model.train()
+        order = batches(len(train), args.batch_size, shuffle, device)
+        bar = tqdm(order, desc=f"{args.model} epoch {epoch}/{args.epochs}", unit="batch", leave=False)
+        total = torch.zeros((), device=device)
+        start = time.perf_counter()
+        for idx in bar:
+            total += step(train.images[idx], targets[idx]) * idx.numel()
+            if args.lr_step_unit == "iter":
+                scheduler.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        train_s = time.perf_counter() - start
+        if args.lr_step_unit == "epoch":
+            scheduler.step()
+        start = time.perf_counter()
+        pred = predict(runner, val, device, args.batch_size, args.amp, args.channels_last)
+        y_true = val.targets(args.task).cpu().numpy()
+        y_pred = pred.softmax(1).numpy() if args.task == "categorical" else pred.numpy()
+        metrics = evaluate(args.task, y_true, y_pred, **({"num_classes": args.num_classes}
+                                                          if args.task == "categorical" else {}))
+        eval_s = time.perf_counter() - start
+        seen = sum(b.numel() for b in order)
+        metrics["train_loss"] = float(total) / seen
+        better, value = _is_better(args.task, metrics, state["best"])
+        if better:
+            state["best"] = value
+        metrics["best_so_far"] = better
+        _checkpoint(run_dir, better, model=model.state_dict(), criterion=criterion.state_dict(),
+                    optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+                    scaler=scaler.state_dict(), shuffle_rng=shuffle.get_state(),
+                    augment_rng=aug_gen.get_state(), epoch=epoch, best=state["best"], config=config)
+        timings = {"epoch_s": train_s, "eval_s": eval_s, "images_per_s": seen / train_s,
+                   "lr": optimizer.param_groups[0]["lr"]}
+        row = make_row(COMMAND, {**config, "epoch": epoch}, metrics, timings)
+        if args.force or not epoch_done(epoch):
+            store.append(row)
+        rows.append(row)
+        key = "accuracy" if args.task == "categorical" else "rmse_total"
+        print(f"epoch {epoch}: loss {metrics['train_loss']:.4f} val {key} {metrics[key]:.4f} "
+              f"({train_s:.1f} s, {timings['images_per_s']:.0f} img/s)", file=sys.stderr)
+    return _emit(args, rows)
+
+
+def _checkpoint(run_dir: Path, is_best: bool, **state) -> None:
+    """Write last.pt atomically (a kill mid-save leaves the previous one), copy it to best.pt if best."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = run_dir / "last.pt.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, run_dir / "last.pt")
+    if is_best:
+        torch.save(state, tmp)
+        os.replace(tmp, run_dir / "best.pt")
+
+
+def _emit(args, rows: list[dict]) -> int:
+    write_output(format_rows(rows, args.format), args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,130 @@
+"""bench.train on tiny synth sets: rows per epoch, skip on rerun, resume after a crash, CLI errors."""
+
+import json
+
+import pytest
+import torch
+
+from bench import train
+from bench.cli import run_main
+from bench.results import ResultsStore
+
+TINY = ["--model", "bregnext26", "--image-size", "32", "--synth-train", "48", "--synth-val", "32",
+        "--batch-size", "16", "--epochs", "2", "--format", "json"]
+
+
+def _run(tmp_path, *extra):
+    return run_main(train.main, TINY + ["--results", str(tmp_path / "train.jsonl"), "--checkpoint-dir",
+                                        str(tmp_path / "ckpt"), *extra])
+
+
+def test_rows_per_epoch_checkpoints_and_skip(tmp_path, capsys):
+    assert _run(tmp_path) == 0
+    rows = ResultsStore(tmp_path / "train.jsonl").rows("train")
+    assert [r["config"]["epoch"] for r in rows] == [1, 2]
+    row = rows[-1]
+    assert {"accuracy", "macro_f1", "kappa", "train_loss"} <= set(row["metrics"])
+    assert row["config"]["loss"] == "focal" and row["config"]["batch_size"] == 16
+    assert row["timings"]["epoch_s"] > 0 and row["env"]["torch"] == torch.__version__
+    (run_dir,) = (tmp_path / "ckpt").iterdir()
+    assert {p.name for p in run_dir.iterdir()} == {"last.pt", "best.pt"}
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [p["run_id"] for p in printed] == [r["run_id"] for r in rows]
+    assert _run(tmp_path) == 0  # finished: skipped, nothing appended
+    assert "--force reruns" in capsys.readouterr().err
+    assert len(ResultsStore(tmp_path / "train.jsonl").rows()) == 2
+
+
+def test_resume_after_a_crash(tmp_path, monkeypatch, capsys):
+    real_predict, calls = train.predict, []
+
+    def crash_in_epoch_2(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(train, "predict", crash_in_epoch_2)
+    assert _run(tmp_path) == 130
+    assert len(ResultsStore(tmp_path / "train.jsonl").rows()) == 1
+    monkeypatch.setattr(train, "predict", real_predict)
+    assert _run(tmp_path) == 0
+    assert "resuming" in capsys.readouterr().err
+    rows = ResultsStore(tmp_path / "train.jsonl").rows()
+    assert [r["config"]["epoch"] for r in rows] == [1, 2]
+
+
+def test_dimensional_and_settings(tmp_path):
+    assert _run(tmp_path, "--task", "dimensional", "--loss", "av", "--lr-step", "1", "--lr-step-unit",
+                "iter", "--amp", "bf16", "--channels-last", "--deterministic", "--epochs", "1") == 0
+    (row,) = ResultsStore(tmp_path / "train.jsonl").rows()
+    assert "rmse_total" in row["metrics"] and row["timings"]["lr"] < 1e-4
+    torch.use_deterministic_algorithms(False)
+
+
+@pytest.mark.parametrize("loss", ["ce", "weighted_ce", "dacl"])
+def test_categorical_losses(tmp_path, loss):
+    assert _run(tmp_path, "--loss", loss, "--epochs", "1", "--synth-train", "32", "--augment-p", "0") == 0
+
+
+def test_bypass_swap(tmp_path):
+    assert _run(tmp_path, "--bypass", "identity", "--epochs", "1", "--synth-train", "32") == 0
+    (row,) = ResultsStore(tmp_path / "train.jsonl").rows()
+    assert row["config"]["bypass"] == "identity"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--model", "resnet7"], "unknown model"),
+    (["--bypass", "tanh"], "tanh"),
+    (["--device", "cuda"], "no CUDA device"),
+    (["--loss", "mse"], "does not fit the categorical task"),
+    (["--data", "fer2013:/no/such.csv"], "not found"),
+    (["--bypass-impl", "triton"], "needs --device cuda"),
+    (["--amp", "fp16"], "fp16 needs"),
+])
+def test_input_errors_are_one_line(tmp_path, capsys, extra, message):
+    if "cuda" in extra and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    if "triton" in extra and torch.cuda.is_available():
+        pytest.skip("a CUDA device is present")
+    assert _run(tmp_path, "--device", "cpu", *extra) if "cuda" not in extra else _run(tmp_path, *extra)
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_argparse_usage_error_exits_2(tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        _run(tmp_path, "--amp", "fp8")
+    assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_synth_is_learnable(tmp_path):
+    """BReG-NeXt-32 learns synth on a CPU budget of about 45 s: the valence/arousal RMSE ends well below
+    a constant predictor's, and the categories read off the predicted (valence, arousal) beat chance."""
+    from bench.data import load_dataset, normalise
+    from bench.data.synth import category
+    from breg_models import create_model
+
+    n, size = 1024, 32
+    args = ["--model", "bregnext32", "--task", "dimensional", "--image-size", str(size), "--synth-train", str(n),
+            "--synth-val", "256", "--synth-nuisance", "0.5", "--batch-size", "16", "--lr", "1e-3", "--lr-step", "1",
+            "--lr-gamma", "0.5",
+            "--augment-p", "0", "--epochs", "3", "--results", str(tmp_path / "r.jsonl"),
+            "--checkpoint-dir", str(tmp_path / "c")]
+    assert run_main(train.main, args) == 0
+    rows = ResultsStore(tmp_path / "r.jsonl").rows()
+    train_va = load_dataset("synth", "train", size=size, synth_n=n, nuisance=0.5).va
+    val = load_dataset("synth", "val", size=size, synth_n=256, nuisance=0.5)
+    constant = (val.va - train_va.mean(0)).pow(2).mean().sqrt().item()
+    rmse = min(r["metrics"]["rmse_total"] for r in rows)
+    assert rmse < 0.75 * constant, (rmse, constant)
+
+    (run_dir,) = (tmp_path / "c").iterdir()
+    model = create_model("bregnext32", task="dimensional")
+    model.load_state_dict(torch.load(run_dir / "best.pt", weights_only=False)["model"])
+    with torch.no_grad():
+        pred = model.eval()(normalise(val.images))
+    accuracy = (category(pred) == val.labels).float().mean().item()
+    print(f"synth learnability: rmse {rmse:.3f} (constant {constant:.3f}), accuracy {accuracy:.3f} (chance 0.125)")
+    assert accuracy > 2 / 8, accuracy
