@@ -23,9 +23,8 @@ from breg_models.specs import TASKS
 from reports.ablation import render_ablation
 from reports.render import FORMATS
 
-from .cli import int_list, run_main, write_output
-from .executor import add_executor_args, executor_kwargs, run_cells
-from .results import ResultsStore
+from .cli import int_list, run_main
+from .executor import add_executor_args, run_sweep
 from .train_cell import train_cell
 
 COMMAND = "ablation"
@@ -112,16 +111,7 @@ def learned_bypass(state: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available here (use --device cpu)")
-    todo = cells(args)
-    store = ResultsStore(args.results)
-    result = run_cells(todo, run_cell, store, COMMAND, needs_gpu=lambda c: c["device"] == "cuda",
-                       desc="ablation cells", **executor_kwargs(args))
-    if result.finished:
-        write_output(render_ablation(result.finished, args.format), args.out)
-    result.raise_for_failures()
-    return 0
+    return run_sweep(args, cells(args), run_cell, COMMAND, render_ablation, desc="ablation cells")
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ from breg_models.specs import ARRANGEMENTS, TABLE2_DEPTHS, TASKS, depth_to_k
 from reports.depth import render_depth_sweep
 from reports.render import FORMATS
 
-from .cli import int_list, run_main, write_output
+from .cli import int_list, run_main
 from .complexity import count_flops, count_params
-from .executor import add_executor_args, executor_kwargs, run_cells
-from .results import ResultsStore
+from .executor import add_executor_args, run_sweep
 from .train_cell import train_cell
 
 COMMAND = "depth_sweep"
@@ -121,17 +120,7 @@ def _train(config: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available here (use --device cpu)")
-    todo = cells(args)
-    store = ResultsStore(args.results)
-    result = run_cells(todo, run_cell, store, COMMAND, needs_gpu=lambda c: c["device"] == "cuda",
-                       desc="depths", **executor_kwargs(args))
-    rows = result.finished
-    if rows:
-        write_output(render_depth_sweep(rows, args.format), args.out)
-    result.raise_for_failures()
-    return 0
+    return run_sweep(args, cells(args), run_cell, COMMAND, render_depth_sweep, desc="depths")
 
 
 if __name__ == "__main__":

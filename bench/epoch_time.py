@@ -5,10 +5,13 @@ An epoch is the size of AffectNet's training set (287,651 images, the default on
 does not depend on pixel content). Each step is the training step of `bench.train` (augmentation on the
 device, focal loss, Adam), so the input pipeline never leaves the GPU; a ``data-only`` row times that
 pipeline alone to show it is far from the bottleneck. Per config: one warm-up epoch, then the median of
-the timed epochs, CUDA-synchronised; images per second, peak GPU memory; the speed-up of each bypass
-implementation over the ones timed before it (triton over eager and compile), and BReG-Net's published
-epoch (750.21 s for an AffectNet epoch on a GTX 1080 Ti) as the reference. Target on an H100:
-bregnext50 at >= 20,000 images/s with bf16, channels_last and the Triton bypass (an epoch in <= 15 s).
+the timed epochs, CUDA-synchronised; images per second, peak GPU memory. Each config is a cell of
+`bench.executor.run_cells` (``--executor ray`` fans them out; finished rows are skipped on a rerun). The
+printed table (`reports.epoch_time`) adds what needs several rows: the speed-up of each bypass
+implementation over the baselines timed with the same settings (triton over eager and compile),
+BReG-Net's published epoch (750.21 s for an AffectNet epoch on a GTX 1080 Ti) as the reference, and the
+H100 target: bregnext50 at >= 20,000 images/s with bf16, channels_last and the Triton bypass (an epoch in
+<= 15 s).
 
 Without a GPU (or with ``--device cpu``) the defaults shrink to a smoke run that finishes in about a
 minute: bregnext50, eager bypass, one timed epoch of 64 images (one batch) after a warm-up epoch.
@@ -18,6 +21,7 @@ Those rows are labelled ``device: cpu``; they show the harness works, not what t
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 import time
@@ -27,7 +31,8 @@ from tqdm import tqdm
 
 from bench.cli import UsageError, run_main, write_output
 from bench.data import AugmentConfig, augment_and_normalise, make_synth
-from bench.results import ResultsStore, format_rows, make_row
+from bench.executor import add_executor_args, executor_kwargs, run_cells
+from bench.results import ResultsStore
 from bench.train import (
     AMP,
     Criterion,
@@ -38,13 +43,11 @@ from bench.train import (
     resolve_device,
     set_determinism,
 )
+from reports.epoch_time import AFFECTNET_EPOCH, IMPL_ORDER, render_epoch_time
+from reports.render import FORMATS
 
 COMMAND = "epoch_time"
-EPOCH_SIZES = {"affectnet": 287_651, "fer2013": 28_709}
-PAPER_REFERENCE = {"paper_epoch_s": 750.21, "paper_device": "GeForce GTX 1080 Ti",
-                   "paper_network": "BReG-Net (4.9M parameters), AffectNet categorical epoch"}
-TARGET = {"model": "bregnext50", "images_per_s": 20_000}
-IMPL_ORDER = ("eager", "compile", "auto", "triton")  # baselines first, so triton's row holds its speed-ups
+EPOCH_SIZES = {"affectnet": AFFECTNET_EPOCH, "fer2013": 28_709}
 CPU_DEFAULTS = {"models": "bregnext50", "bypass_impls": "eager", "epoch_size": "64", "epochs": 1, "amp": "off"}
 GPU_DEFAULTS = {"models": "resnet32,resnet50,bregnet32,bregnet50,bregnext32,bregnext50",
                 "bypass_impls": "eager,compile,triton", "epoch_size": "affectnet", "epochs": 3, "amp": "bf16"}
@@ -69,10 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-data-row", action="store_true", help="skip the data-pipeline-only timing row")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--results", default="results/epoch_time.jsonl", help="results store (JSONL)")
-    p.add_argument("--force", action="store_true", help="re-time configs already in the store")
-    p.add_argument("--format", choices=("csv", "json"), default="json", help="format of the printed rows")
-    p.add_argument("--out", default=None, help="write the rows here instead of stdout")
+    p.add_argument("--format", choices=FORMATS, default="markdown", help="format of the printed table")
+    p.add_argument("--out", default=None, help="write the table here instead of stdout")
+    add_executor_args(p, default_results="results/epoch_time.jsonl")
     return p
 
 
@@ -125,25 +127,11 @@ def time_epochs(run_batch, n: int, batch_size: int, epochs: int, warmup: int, de
     return times, peak
 
 
-def _row(config: dict, times: list[float], peak: int | None, n: int, extra: dict) -> dict:
-    median = statistics.median(times)
-    metrics = {"epoch_s": median, "images_per_s": n / median, "peak_gpu_mem_gib":
-               None if peak is None else peak / 2**30, **extra}
-    timings = {"epoch_s_all": times, "epoch_s_min": min(times), "epoch_s_max": max(times)}
-    return make_row(COMMAND, config, metrics, timings)
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def cells(args, device: torch.device) -> list[dict]:
+    """One config per (network, implementation), the data-pipeline row first unless turned off."""
     from breg_models import get_spec, resolve_names
     from breg_models.bypass import EQ8_KINDS
 
-    device = resolve_device(args.device)
-    _settle(args, device)
-    if device.type != "cuda":
-        print("epoch_time: no CUDA device in use: the epoch-time target (bregnext50 >= 20,000 images/s, "
-              "H100) needs --device cuda; timing a small CPU epoch instead (rows say device cpu)",
-              file=sys.stderr)
     models = resolve_names([m for m in args.models.split(",") if m])
     impls = [i for i in args.bypass_impls.split(",") if i]
     unknown = [i for i in impls if i not in IMPL_ORDER]
@@ -152,9 +140,6 @@ def main(argv: list[str] | None = None) -> int:
     impls = sorted(set(impls), key=IMPL_ORDER.index)
     for impl in impls:
         check_bypass_impl(impl, device)
-    set_determinism(args.seed, False)
-
-    store = ResultsStore(args.results)
     common = {"epoch_size": args.n_images, "batch_size": args.batch_size, "image_size": args.image_size,
               "amp": args.amp, "channels_last": args.channels_last, "epochs": args.epochs,
               "warmup": args.warmup, "device": device.type, "seed": args.seed}
@@ -167,51 +152,75 @@ def main(argv: list[str] | None = None) -> int:
                   f"{get_spec(model).bypass!r} with the other implementations", file=sys.stderr)
             continue
         jobs.append((model, impl))
-    configs = [{"model": m, "bypass_impl": i, **common} for m, i in jobs]
-    rows, failed, data = [], [], None
-    todo = [c for c in configs if args.force or not store.done(COMMAND, c)]
-    bar = tqdm(total=len(todo) * (args.warmup + args.epochs), desc="epochs", unit="epoch")
-    for config in configs:
-        done = None if args.force else store.done(COMMAND, config)
-        if done is not None:
-            rows.append(done)
-            continue
-        if data is None:  # made once, on the device, only when something is left to time
-            data = make_synth(args.n_images, seed=args.seed, size=args.image_size, device=device)
-        bar.set_description(f"{config['model']} {config['bypass_impl'] or ''}".strip())
-        try:
-            row = _time_config(config, data, device, rows, bar)
-        except (RuntimeError, ValueError, NotImplementedError) as exc:
-            # one config failing (a kernel or compiler missing) must not lose the rest of the sweep
-            failed.append(f"{config['model']}/{config['bypass_impl']}: {str(exc).splitlines()[0]}")
-            print(f"epoch_time: {failed[-1]}", file=sys.stderr)
-            continue
-        store.append(row)
-        rows.append(row)
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-        m = row["metrics"]
-        tqdm.write(f"{config['model']:>12} {str(config['bypass_impl']):>8}: {m['epoch_s']:.2f} s/epoch, "
-                   f"{m['images_per_s']:.0f} img/s", file=sys.stderr)
-    bar.close()
-    write_output(format_rows(rows, args.format), args.out)
-    if failed:
-        raise RuntimeError(f"{len(failed)} config(s) failed: " + "; ".join(failed))
+    return [{"model": m, "bypass_impl": i, **common} for m, i in jobs]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    device = resolve_device(args.device)
+    _settle(args, device)
+    if device.type != "cuda":
+        print("epoch_time: no CUDA device in use: the epoch-time target (bregnext50 >= 20,000 images/s, "
+              "H100) needs --device cuda; timing a small CPU epoch instead (rows say device cpu)",
+              file=sys.stderr)
+    todo = cells(args, device)
+    result = run_cells(todo, run_cell, ResultsStore(args.results), COMMAND,
+                       needs_gpu=lambda c: c["device"] == "cuda", desc="configs", **executor_kwargs(args))
+    if result.finished:
+        write_output(render_epoch_time(result.finished, args.format), args.out)
+    result.raise_for_failures()
     return 0
+
+
+@functools.lru_cache(maxsize=1)
+def synth_data(n: int, seed: int, image_size: int, device: str):
+    """The synth set of a cell, made on its device once per process: consecutive cells of a sweep share it
+    (only the latest is kept: an AffectNet-sized set takes 3.5 GB)."""
+    return make_synth(n, seed=seed, size=image_size, device=device)
+
+
+def run_cell(config: dict) -> tuple[dict, dict]:
+    """Time one config (the executor's cell function): median epoch, images/s, peak GPU memory."""
+    device = torch.device(config["device"])
+    set_determinism(config["seed"], False)
+    n, bs = config["epoch_size"], config["batch_size"]
+    if config["model"] == "data-only":
+        data = synth_data(n, config["seed"], config["image_size"], str(device))
+        augment = AugmentConfig()
+        aug_gen = torch.Generator(device=device).manual_seed(config["seed"])
+
+        def run_batch(idx):
+            x = augment_and_normalise(data.images[idx], augment, aug_gen)
+            if config["channels_last"]:
+                x.contiguous(memory_format=torch.channels_last)
+
+        times, peak = time_epochs(run_batch, n, bs, config["epochs"], config["warmup"], device)
+    else:
+        times, peak = time_training(config["model"], device, n=n, batch_size=bs, epochs=config["epochs"],
+                                    warmup=config["warmup"], image_size=config["image_size"], amp=config["amp"],
+                                    channels_last=config["channels_last"], bypass_impl=config["bypass_impl"],
+                                    seed=config["seed"], compile=config.get("compile", False))
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    median = statistics.median(times)
+    metrics = {"epoch_s": median, "images_per_s": n / median,
+               "peak_gpu_mem_gib": None if peak is None else peak / 2**30}
+    return metrics, {"epoch_s_all": times, "epoch_s_min": min(times), "epoch_s_max": max(times)}
 
 
 def time_training(model_name: str, device, *, task: str = "categorical", n: int, batch_size: int = 128,
                   epochs: int = 3, warmup: int = 1, image_size: int = 64, amp: str = "off",
                   channels_last: bool = False, bypass_impl: str = "eager", seed: int = 0, compile: bool = False,
                   data=None, bar: tqdm | None = None) -> tuple[list[float], int | None]:
-    """Seconds of each timed training epoch of ``n`` synth images (``data`` reuses a set already on the
-    device) and the peak GPU memory; the step is `bench.train`'s (augment, forward, loss, backward, Adam)."""
+    """Seconds of each timed training epoch of ``n`` synth images (``data``: a set already on the device,
+    else the process's cached one) and the peak GPU memory; the step is `bench.train`'s (augment, forward,
+    loss, backward, Adam)."""
     from breg_models import create_model
 
     device = torch.device(device)
     check_bypass_impl(bypass_impl, device)
     if data is None:
-        data = make_synth(n, seed=seed, size=image_size, device=device)
+        data = synth_data(n, seed, image_size, str(device))
     model = create_model(model_name, task=task, bypass_impl=bypass_impl).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -224,39 +233,6 @@ def time_training(model_name: str, device, *, task: str = "categorical", n: int,
     targets = data.targets(task)
     return time_epochs(lambda idx: step(data.images[idx], targets[idx]), n, batch_size, epochs, warmup, device,
                        bar)
-
-
-def _time_config(config: dict, data, device: torch.device, earlier: list[dict], bar: tqdm) -> dict:
-    n, bs = config["epoch_size"], config["batch_size"]
-    if config["model"] == "data-only":
-        augment = AugmentConfig()
-        aug_gen = torch.Generator(device=device).manual_seed(config["seed"])
-
-        def run_batch(idx):
-            x = augment_and_normalise(data.images[idx], augment, aug_gen)
-            if config["channels_last"]:
-                x.contiguous(memory_format=torch.channels_last)
-
-        times, peak = time_epochs(run_batch, n, bs, config["epochs"], config["warmup"], device, bar)
-        return _row(config, times, peak, n, {})
-
-    times, peak = time_training(config["model"], device, n=n, batch_size=bs, epochs=config["epochs"],
-                                warmup=config["warmup"], image_size=config["image_size"], amp=config["amp"],
-                                channels_last=config["channels_last"], bypass_impl=config["bypass_impl"],
-                                seed=config["seed"], compile=config.get("compile", False), data=data, bar=bar)
-    median = statistics.median(times)
-    extra = {}
-    for row in earlier:  # speed-up over the implementations timed before this one, same settings
-        other = row["config"]
-        if other["model"] == config["model"] and other["bypass_impl"] != config["bypass_impl"] and all(
-                other.get(k) == config[k] for k in config if k not in ("model", "bypass_impl")):
-            extra[f"speedup_vs_{other['bypass_impl']}"] = row["metrics"]["epoch_s"] / median
-    if n == EPOCH_SIZES["affectnet"]:
-        extra.update(PAPER_REFERENCE, speedup_vs_paper=PAPER_REFERENCE["paper_epoch_s"] / median)
-    if config["model"] == TARGET["model"] and device.type == "cuda":
-        extra.update(target_images_per_s=TARGET["images_per_s"],
-                     meets_target=n / median >= TARGET["images_per_s"])
-    return _row(config, times, peak, n, extra)
 
 
 if __name__ == "__main__":

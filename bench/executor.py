@@ -212,3 +212,23 @@ def _describe(exc: BaseException) -> str:
 
 def _short(config: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in config.items())
+
+
+def run_sweep(args: argparse.Namespace, cells: list[dict], fn: CellFn, command: str,
+              render: Callable[[list[dict], str], str], desc: str) -> int:
+    """The body of a sweep's main: run the cells (a cell whose config says device 'cuda' asks for a GPU),
+    print the table of every finished row through ``render``, then report failed cells in one line."""
+    from .cli import write_output
+
+    if getattr(args, "device", "cpu") == "cuda" and args.executor == "local":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError("--device cuda: no CUDA device is available here (use --device cpu)")
+    result = run_cells(cells, fn, ResultsStore(args.results), command,
+                       needs_gpu=lambda c: str(c.get("device", "cpu")).startswith("cuda"), desc=desc,
+                       **executor_kwargs(args))
+    if result.finished:
+        write_output(render(result.finished, args.format), args.out)
+    result.raise_for_failures()
+    return 0

@@ -38,6 +38,8 @@ from breg_models import create_model, parse_bypass
 from breg_models.bypass import EQ8_KINDS, Bypass, get_function, resolve_params
 from breg_models.network import units
 from breg_models.specs import depth_to_k
+from reports.gradflow import render_gradflow
+from reports.render import FORMATS
 
 from .cli import int_list, run_main, write_output
 from .executor import add_executor_args, executor_kwargs, run_cells
@@ -250,7 +252,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float64 widens the range before the gradients of very deep cells overflow or underflow")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (a Ray task then asks for a GPU)")
-    p.add_argument("--format", choices=("csv", "json"), default="csv", help="summary format (default csv)")
+    p.add_argument("--format", choices=FORMATS, default="markdown", help="summary format (default markdown)")
     p.add_argument("--out", help="write the summary here instead of stdout")
     add_executor_args(p, default_results="results/gradflow.jsonl")
     return p.parse_args(argv)
@@ -278,17 +280,12 @@ def main(argv: list[str] | None = None) -> int:
     store = ResultsStore(args.results) if args.results else None
     result = run_cells(cells, measure_cell, store, COMMAND, needs_gpu=lambda c: c["device"].startswith("cuda"),
                        **executor_kwargs(args))
-    summary = fit_growth(result.finished)
     lost = sum(not row["metrics"][phase]["finite"] or not math.isfinite(row["metrics"][phase]["log10_grad_ratio"])
                for row in result.finished for phase in ("init", "trained") if phase in row["metrics"])
     if lost:
         print(f"gradflow: {lost} measurement(s) overflowed or underflowed and are left out of the fits; "
               "--dtype float64 reaches deeper", file=sys.stderr)
-    if args.format == "csv":
-        text = summary.to_csv(index=False, float_format="%.6g")
-    else:
-        text = summary.to_json(orient="records", indent=1)
-    write_output(text, args.out)
+    write_output(render_gradflow(result.finished, args.format), args.out)
     result.raise_for_failures()
     return 0
 

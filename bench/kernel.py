@@ -23,6 +23,9 @@ import time
 
 import torch
 
+from reports.kernel import render_kernel
+from reports.render import FORMATS
+
 from .results import ResultsStore, make_row
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -131,14 +134,16 @@ def run(sizes, impls, passes, dtypes, device: torch.device, batch: int, repeats:
 CONFIG_KEYS = ("size", "x_shape", "out_shape", "stride", "dtype", "pass", "impl", "device", "device_name")
 
 
-def store_rows(rows: list[dict], store: ResultsStore, args: argparse.Namespace) -> None:
-    """The same rows in the harness-wide schema, for `python -m reports`."""
-    for row in rows:
-        config = {**{k: row[k] for k in CONFIG_KEYS}, "repeats": args.repeats}
-        store.append(make_row(COMMAND, config, {k: v for k, v in row.items() if k not in CONFIG_KEYS}))
+def result_rows(rows: list[dict], repeats: int) -> list[dict]:
+    """The same rows in the harness-wide schema (config, metrics, env), for the store and `reports`."""
+    return [make_row(COMMAND, {**{k: row[k] for k in CONFIG_KEYS}, "repeats": repeats},
+                     {k: v for k, v in row.items() if k not in CONFIG_KEYS}) for row in rows]
 
 
-def write_rows(rows: list[dict], fmt: str, out) -> None:
+def write_rows(rows: list[dict], fmt: str, out, repeats: int) -> None:
+    if fmt in ("markdown", "latex"):
+        out.write(render_kernel(result_rows(rows, repeats), fmt))
+        return
     if fmt == "json":
         json.dump(rows, out, indent=1)
         out.write("\n")
@@ -168,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, help="batch of the unit shapes (default 128 on CUDA, 2 on the CPU)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case on the CPU")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--format", choices=("csv", "json"), default="csv")
+    parser.add_argument("--format", choices=FORMATS, default="markdown",
+                        help="markdown/latex: the table of `reports.kernel`; csv/json: the raw rows")
     parser.add_argument("--out", default="-", help="file for the rows ('-' = stdout)")
     parser.add_argument("--results", default="results/kernel.jsonl",
                         help="results store the rows are appended to ('' = none; default results/kernel.jsonl)")
@@ -201,12 +207,14 @@ def main(argv: list[str] | None = None) -> int:
     with functorch_config.patch(donated_buffer=False):
         rows = run(sizes, impls, args.passes, args.dtypes, device, args.batch or (128 if gpu else 2), args.repeats)
     if args.results:
-        store_rows(rows, ResultsStore(args.results), args)
+        store = ResultsStore(args.results)
+        for row in result_rows(rows, args.repeats):
+            store.append(row)
     if args.out == "-":
-        write_rows(rows, args.format, sys.stdout)
+        write_rows(rows, args.format, sys.stdout, args.repeats)
     else:
         buf = io.StringIO()
-        write_rows(rows, args.format, buf)
+        write_rows(rows, args.format, buf, args.repeats)
         with open(args.out, "w", newline="") as fh:
             fh.write(buf.getvalue())
         print(f"wrote {len(rows)} rows to {args.out}", file=sys.stderr)

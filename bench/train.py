@@ -13,6 +13,13 @@ bregnext50 trains at about 10 images/s on a 2-core CPU, so an epoch takes about 
 GPU; raise --synth-train for a real run). Checkpoints (last and best) go to
 ``--checkpoint-dir/<run key>/``; a rerun of the same config resumes from the last one and skips
 epochs whose rows are already stored, unless ``--force``.
+
+Under ``torchrun`` (WORLD_SIZE > 1) one run trains on every process with DistributedDataParallel (NCCL on
+``cuda:LOCAL_RANK``, gloo on the CPU). ``--batch-size`` stays the global batch, split across the ranks, so
+the optimisation (Sec. 3.5's batch 128 and learning rate) is the single-process one: every rank draws the
+same shuffled order and trains on its own slice of each batch. Rank 0 alone evaluates, prints and writes
+rows and checkpoints (of the unwrapped model); BatchNorm statistics are per rank, rank 0's are kept.
+``--loss dacl`` runs parts of the model outside its forward, so DDP cannot sync it: one process only.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from tqdm import tqdm
 from bench.cli import UsageError, run_main, write_output
 from bench.data import AugmentConfig, Dataset, augment_and_normalise, load_dataset, normalise
 from bench.results import ResultsStore, format_rows, make_row, run_id
+from reports.render import FORMATS
+from reports.train import render_train
 
 COMMAND = "train"
 LOSSES = {"categorical": ("focal", "ce", "weighted_ce", "dacl"), "dimensional": ("mse", "av")}
@@ -163,11 +172,45 @@ class Step:
         return loss.detach()
 
 
-def batches(n: int, batch_size: int, generator: torch.Generator | None, device) -> list[Tensor]:
-    """Shuffled index batches (on ``device``); a last batch of one sample is dropped (BatchNorm needs 2)."""
+def batches(n: int, batch_size: int, generator: torch.Generator | None, device, rank: int = 0,
+            world: int = 1) -> list[Tensor]:
+    """Shuffled index batches (on ``device``), each cut into ``world`` disjoint slices of which this rank
+    keeps its own; a last batch too small for 2 samples per rank is dropped (BatchNorm needs 2)."""
     order = torch.randperm(n, generator=generator).to(device) if generator is not None else torch.arange(
         n, device=device)
-    return [b for b in order.split(batch_size) if b.numel() > 1 or n == 1]
+    return [b[rank::world] for b in order.split(batch_size) if b.numel() >= 2 * world or n == 1]
+
+
+@dataclass
+class Dist:
+    """Where this process stands in a torchrun job (rank 0 of 1 without one)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def on(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(device: torch.device) -> tuple[Dist, torch.device]:
+    """Join the torchrun job the environment describes, if any; the device this rank trains on."""
+    dist = Dist(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                int(os.environ.get("LOCAL_RANK", 0)))
+    if not dist.on:
+        return dist, device
+    if not torch.distributed.is_available():
+        raise UsageError("WORLD_SIZE > 1 but this torch has no torch.distributed")
+    if device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return dist, device
 
 
 @torch.no_grad()
@@ -225,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="resume from this checkpoint (by default the run's own last.pt is resumed)")
     p.add_argument("--results", default=None, help="results store (default results/train.jsonl)")
     p.add_argument("--force", action="store_true", help="retrain from scratch even if rows exist")
-    p.add_argument("--format", choices=("csv", "json"), default="json", help="format of the printed rows")
+    p.add_argument("--format", choices=FORMATS, default="markdown",
+                   help="markdown/latex: a table of the epochs; json: one result row per line; csv: the rows "
+                        "flattened")
     p.add_argument("--out", default=None, help="write the run's rows here instead of stdout")
     return p
 
@@ -270,10 +315,19 @@ def _is_better(task: str, metrics: dict, best: float | None) -> tuple[bool, floa
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    dist, device = init_distributed(resolve_device(args.device))
+    try:
+        return _train(args, dist, device)
+    finally:
+        if dist.on:
+            torch.distributed.barrier()  # the other ranks wait for rank 0's last evaluation and writes
+            torch.distributed.destroy_process_group()
+
+
+def _train(args, dist: Dist, device: torch.device) -> int:
     from breg_models import create_model, parse_bypass
     from metrics import evaluate
 
-    device = resolve_device(args.device)
     check_bypass_impl(args.bypass_impl, device)
     if args.batch_size is None:
         args.batch_size = 128 if device.type == "cuda" else 32
@@ -285,14 +339,20 @@ def main(argv: list[str] | None = None) -> int:
     set_determinism(args.seed, args.deterministic)
     bypass, bypass_params = parse_bypass(args.bypass) if args.bypass else (None, None)
     create_model(args.model, bypass=bypass, bypass_params=bypass_params)  # fails before data is loaded
+    if dist.on and args.loss == "dacl":
+        raise UsageError("--loss dacl cannot run under torchrun (DDP does not see its feature-map pass)")
     train, val = _load_data(args, device)
     config = run_config(args)
+    if dist.on:  # per-rank batches and BatchNorm statistics differ from a single process's
+        config["world_size"] = dist.world
     store = ResultsStore(args.results or Path("results") / f"{COMMAND}.jsonl")
     epoch_done = lambda e: store.done(COMMAND, {**config, "epoch": e})
     if not args.force and all(epoch_done(e) for e in range(1, args.epochs + 1)):
-        print(f"train: all {args.epochs} epochs of this config are in {store.path}; --force reruns",
-              file=sys.stderr)
-        return _emit(args, [epoch_done(e) for e in range(1, args.epochs + 1)])
+        if dist.main:
+            print(f"train: all {args.epochs} epochs of this config are in {store.path}; --force reruns",
+                  file=sys.stderr)
+            _emit(args, [epoch_done(e) for e in range(1, args.epochs + 1)])
+        return 0
 
     model = create_model(args.model, task=args.task, num_classes=args.num_classes if args.task ==
                          "categorical" else None, bypass=bypass, bypass_params=bypass_params,
@@ -307,7 +367,12 @@ def main(argv: list[str] | None = None) -> int:
     scaler = torch.amp.GradScaler(device.type, enabled=args.amp == "fp16")
     shuffle = torch.Generator().manual_seed(args.seed)
     aug_gen = torch.Generator(device=device).manual_seed(args.seed + 1)
-    runner = torch.compile(model) if args.compile else model
+    if dist.on:  # rank 0 evaluates the bare model alone: a DDP forward on one rank would wait for the others
+        ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type ==
+                                                        "cuda" else None)
+        runner, evaluator = (torch.compile(ddp) if args.compile else ddp), model
+    else:
+        runner = evaluator = torch.compile(model) if args.compile else model
 
     run_dir = Path(args.checkpoint_dir) / run_id(COMMAND, config)
     state = {"epoch": 0, "best": None}
@@ -326,7 +391,10 @@ def main(argv: list[str] | None = None) -> int:
         shuffle.set_state(ckpt["shuffle_rng"].cpu())
         aug_gen.set_state(ckpt["augment_rng"].cpu())
         state = {"epoch": ckpt["epoch"], "best": ckpt["best"]}
-        print(f"train: resuming from {resume} after epoch {state['epoch']}", file=sys.stderr)
+        if dist.main:
+            print(f"train: resuming from {resume} after epoch {state['epoch']}", file=sys.stderr)
+    if dist.rank:  # augmentation draws differ across ranks (the checkpoint holds rank 0's generator)
+        aug_gen.manual_seed(args.seed + 1 + dist.rank + dist.world * state["epoch"])
 
     step = Step(runner, criterion, optimizer, scaler, device, args.amp, args.channels_last,
                 AugmentConfig(p=args.augment_p) if args.augment_p > 0 else None, aug_gen)
@@ -334,8 +402,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
         model.train()
-        order = batches(len(train), args.batch_size, shuffle, device)
-        bar = tqdm(order, desc=f"{args.model} epoch {epoch}/{args.epochs}", unit="batch", leave=False)
+        order = batches(len(train), args.batch_size, shuffle, device, dist.rank, dist.world)
+        bar = tqdm(order, desc=f"{args.model} epoch {epoch}/{args.epochs}", unit="batch", leave=False,
+                   disable=None if dist.main else True)
         total = torch.zeros((), device=device)
         start = time.perf_counter()
         for idx in bar:
@@ -347,15 +416,20 @@ def main(argv: list[str] | None = None) -> int:
         train_s = time.perf_counter() - start
         if args.lr_step_unit == "epoch":
             scheduler.step()
+        sums = torch.stack([total, torch.tensor(float(sum(b.numel() for b in order)), device=device)])
+        if dist.on:  # the loss and image count of the whole epoch, over every rank's slices
+            torch.distributed.all_reduce(sums)
+            if not dist.main:
+                continue
         start = time.perf_counter()
-        pred = predict(runner, val, device, args.batch_size, args.amp, args.channels_last)
+        pred = predict(evaluator, val, device, args.batch_size, args.amp, args.channels_last)
         y_true = val.targets(args.task).cpu().numpy()
         y_pred = pred.softmax(1).numpy() if args.task == "categorical" else pred.numpy()
         metrics = evaluate(args.task, y_true, y_pred, **({"num_classes": args.num_classes}
                                                           if args.task == "categorical" else {}))
         eval_s = time.perf_counter() - start
-        seen = sum(b.numel() for b in order)
-        metrics["train_loss"] = float(total) / seen
+        seen = int(sums[1])
+        metrics["train_loss"] = float(sums[0]) / seen
         better, value = _is_better(args.task, metrics, state["best"])
         if better:
             state["best"] = value
@@ -373,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         key = "accuracy" if args.task == "categorical" else "rmse_total"
         print(f"epoch {epoch}: loss {metrics['train_loss']:.4f} val {key} {metrics[key]:.4f} "
               f"({train_s:.1f} s, {timings['images_per_s']:.0f} img/s)", file=sys.stderr)
-    return _emit(args, rows)
+    return _emit(args, rows) if dist.main else 0
 
 
 def _checkpoint(run_dir: Path, is_best: bool, **state) -> None:
@@ -388,7 +462,10 @@ def _checkpoint(run_dir: Path, is_best: bool, **state) -> None:
 
 
 def _emit(args, rows: list[dict]) -> int:
-    write_output(format_rows(rows, args.format), args.out)
+    """JSON and CSV: the result rows themselves (JSON one per line, what `train_cell` reads); Markdown and
+    LaTeX: the table of `reports.train`."""
+    text = format_rows(rows, args.format) if args.format in ("json", "csv") else render_train(rows, args.format)
+    write_output(text, args.out)
     return 0
 
 

@@ -16,8 +16,10 @@ from bench.results import ResultsStore
 from .ablation import render_ablation
 from .complexity import render_complexity
 from .depth import render_depth_sweep
+from .epoch_time import render_epoch_time
 from .gradflow import render_gradflow
 from .kernel import render_kernel
+from .train import render_train
 
 # command -> (file stem, renderer(rows, fmt, caption) -> text)
 TABLES: dict[str, tuple[str, Callable[..., str]]] = {
@@ -26,6 +28,8 @@ TABLES: dict[str, tuple[str, Callable[..., str]]] = {
     "ablation": ("ablation_tables_8_9", render_ablation),
     "gradflow": ("gradient_flow", render_gradflow),
     "kernel": ("kernel_benchmark", render_kernel),
+    "epoch_time": ("epoch_time", render_epoch_time),
+    "train": ("training_runs", render_train),
 }
 
 
@@ -49,7 +53,9 @@ def load_rows(paths: list[Path]) -> dict[str, list[dict]]:
 def _caption(command: str, rows: list[dict]) -> str:
     devices = sorted({r["env"].get("device") or "unknown device" for r in rows})
     commits = sorted({r["env"].get("git_commit") or "unknown" for r in rows})
-    return f"{command}: measured on {', '.join(devices)}; commit {', '.join(commits)}"
+    data = sorted({str(r["config"]["data"]) for r in rows if "data" in r["config"]})
+    on = f"; data {', '.join(data)}" if data else ""
+    return f"{command}: measured on {', '.join(devices)}; commit {', '.join(commits)}{on}"
 
 
 def build(paths: list[Path], out_dir: Path, formats: tuple[str, ...] = ("markdown", "latex")) -> list[Path]:
@@ -68,10 +74,29 @@ def build(paths: list[Path], out_dir: Path, formats: tuple[str, ...] = ("markdow
     return written
 
 
+def build_figures(paths: list[Path], out_dir: Path) -> list[Path]:
+    """Fig. 3 always (it needs no results); the others where the store holds their rows. PNG and PDF."""
+    from . import figure_data, figures
+
+    rows = load_rows(paths)
+    written = figures.bypass_functions(out_dir)
+    if "depth_sweep" in rows:
+        written += figures.complexity_curves(figure_data.depth_cost(rows["depth_sweep"]), out_dir)
+        results = figure_data.depth_results(rows["depth_sweep"])
+        if (results["source"] == "measured").any():
+            written += figures.depth_curves(results, out_dir)
+    if "gradflow" in rows and not (ratios := figure_data.gradient_ratios(rows["gradflow"])).empty:
+        written += figures.gradient_norms(ratios, out_dir)
+    if "kernel" in rows:
+        written += figures.kernel_bandwidth(figure_data.kernel_bandwidths(rows["kernel"]), out_dir)
+    return written
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reports", description=__doc__.splitlines()[0])
     p.add_argument("results", nargs="*", help="result stores (default: results/*.jsonl)")
     p.add_argument("--out-dir", default="reports/out", help="where the tables go (default reports/out)")
+    p.add_argument("--figures", action="store_true", help="also draw the figures (needs the 'plots' extra)")
     args = p.parse_args(argv)
     paths = [Path(r) for r in args.results] or sorted(Path("results").glob("*.jsonl"))
     missing = [str(p) for p in paths if not p.exists()]
@@ -83,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         written = build(paths, Path(args.out_dir))
-    except ValueError as exc:
+        if args.figures:
+            written += build_figures(paths, Path(args.out_dir))
+    except (ValueError, ImportError) as exc:
         print(f"reports: error: {exc}", file=sys.stderr)
         return 1
     for path in written:

@@ -102,13 +102,14 @@ def test_cli_writes_rows_and_summary_then_resumes(tmp_path, capsys):
     argv = ["--bypass", "identity", "scaled:lam=1.5", "--depths", "14,20", "--bn", "frozen", "--steps", "1",
             *TINY, "--results", str(results), "--format", "json", "--out", str(out)]
     assert main(argv) == 0
-    summary = json.loads(out.read_text())
+    summary = json.loads(out.read_text())["rows"]
     assert {(r["bypass"], r["phase"]) for r in summary} == {(b, p) for b in ("identity", "scaled:lam=1.5")
                                                            for p in ("init", "step1")}
     assert len(ResultsStore(results).rows("gradflow")) == 4
     assert main(argv[:-4] + ["--results", str(results)]) == 0  # all four cells are found, none rerun
     assert len(ResultsStore(results).rows("gradflow")) == 4
-    assert capsys.readouterr().out.startswith("bypass,bn,phase,paper_expects")
+    md = capsys.readouterr().out
+    assert md.startswith("**Gradient flow against depth**") and "| scaled:lam=1.5 |" in md
 
 
 def test_cli_errors_are_one_line(capsys):

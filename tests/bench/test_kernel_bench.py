@@ -13,7 +13,7 @@ from bench import kernel
 def test_writes_csv_rows_with_bytes_and_speedups(tmp_path, capsys):
     out = tmp_path / "rows.csv"
     argv = ["--sizes", "d32", "--batch", "1", "--impls", "eager", "--passes", "fwd,bwd", "--repeats", "1",
-            "--out", str(out)]
+            "--format", "csv", "--out", str(out)]
     assert kernel.main(argv) == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert [r["pass"] for r in rows] == ["fwd", "bwd"]
@@ -49,3 +49,20 @@ def test_triton_on_cpu_without_interpreter_is_one_line_error(monkeypatch, capsys
 def test_moved_bytes_counts_one_pass_over_memory():
     assert kernel.moved_bytes(10, 5, 2, "fwd") == 40
     assert kernel.moved_bytes(10, 5, 2, "fwdbwd") == 40 + 50
+
+
+def test_rows_land_in_the_results_store(tmp_path):
+    from bench.results import ResultsStore
+
+    store = tmp_path / "k.jsonl"
+    assert kernel.main(["--sizes", "u128", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats", "1",
+                        "--results", str(store), "--out", str(tmp_path / "rows.csv")]) == 0
+    (row,) = ResultsStore(store).rows("kernel")
+    assert row["config"]["impl"] == "eager" and row["metrics"]["median_ms"] > 0 and row["env"]["torch"]
+
+
+def test_markdown_table_through_reports(capsys):
+    argv = ["--sizes", "u128", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats", "1"]
+    assert kernel.main(argv) == 0
+    md = capsys.readouterr().out
+    assert "| cpu" in md and "median_ms" in md and "Target (H100" in md

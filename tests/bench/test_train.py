@@ -33,6 +33,19 @@ def test_rows_per_epoch_checkpoints_and_skip(tmp_path, capsys):
     assert _run(tmp_path) == 0  # finished: skipped, nothing appended
     assert "--force reruns" in capsys.readouterr().err
     assert len(ResultsStore(tmp_path / "train.jsonl").rows()) == 2
+    assert _run(tmp_path, "--format", "markdown") == 0  # the stored epochs as a table
+    table = capsys.readouterr().out
+    assert table.startswith("**Training runs") and "| bregnext26" in table and "train_loss" in table
+
+
+def test_batches_split_disjointly_across_ranks():
+    """Every rank draws the same order and keeps its own slice of each global batch."""
+    whole = train.batches(21, 8, torch.Generator().manual_seed(3), "cpu")
+    shards = [train.batches(21, 8, torch.Generator().manual_seed(3), "cpu", rank, 2) for rank in (0, 1)]
+    assert [len(s) for s in shards] == [len(whole)] * 2 == [3, 3]  # same number of steps on every rank
+    for batch, a, b in zip(whole, *shards, strict=True):
+        assert sorted(torch.cat([a, b]).tolist()) == sorted(batch.tolist()) and not set(a.tolist()) & set(b.tolist())
+    assert len(train.batches(18, 8, None, "cpu", 0, 2)) == 2  # a last batch of 2 cannot give each rank 2
 
 
 def test_resume_after_a_crash(tmp_path, monkeypatch, capsys):
@@ -82,7 +95,8 @@ def test_bypass_swap(tmp_path):
     (["--bypass-impl", "triton"], "needs --device cuda"),
     (["--amp", "fp16"], "fp16 needs"),
 ])
-def test_input_errors_are_one_line(tmp_path, capsys, extra, message):
+def test_input_errors_are_one_line(tmp_path, capsys, monkeypatch, extra, message):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")  # tests/conftest.py interprets the kernels; this case must not
     if "cuda" in extra and torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
     if "triton" in extra and torch.cuda.is_available():

@@ -20,3 +20,20 @@ def test_build_from_a_flops_store(tmp_path, capsys):
 def test_missing_store_is_an_error(tmp_path, capsys):
     assert main([str(tmp_path / "none.jsonl")]) == 1
     assert "no results store" in capsys.readouterr().err
+
+
+def test_figures_from_stores(tmp_path):
+    import pytest
+
+    pytest.importorskip("matplotlib")
+    from bench.gradflow import main as gradflow_main
+    from reports.build import build_figures
+
+    store = tmp_path / "g.jsonl"
+    assert gradflow_main(["--bypass", "identity", "scaled:lam=0.5", "--depths", "14,20", "--bn", "frozen",
+                          "--steps", "0", "--input-size", "4", "--batch", "2", "--results", str(store),
+                          "--out", str(tmp_path / "s.md")]) == 0
+    written = build_figures([store], tmp_path / "figs")
+    names = sorted(p.name for p in written)
+    assert names == ["fig3_bypass.pdf", "fig3_bypass.png", "gradient_norms.pdf", "gradient_norms.png"]
+    assert all(p.stat().st_size > 5000 for p in written)
