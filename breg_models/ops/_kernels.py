@@ -88,15 +88,21 @@ def _eq8_grads(x, alpha, beta, s2, rs, inv_s2, inv_alpha):
     return hp, da, db
 
 
-@triton.autotune(configs=CONFIGS, key=["n"])
 @triton.jit
-def fwd_flat(x_ptr, r_ptr, y_ptr, alpha_ptr, beta_ptr, n, IDX64: tl.constexpr, BLOCK: tl.constexpr):
-    alpha, beta, s2, rs, inv_s2, inv_alpha = _scalars(alpha_ptr, beta_ptr)
+def _block(IDX64: tl.constexpr, BLOCK: tl.constexpr, total):
+    """This program's element indices (int64 when the tensor is past int32 range) and their bounds mask."""
     pid = tl.program_id(0)
     if IDX64:
         pid = pid.to(tl.int64)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < n
+    return offs, offs < total
+
+
+@triton.autotune(configs=CONFIGS, key=["n"])
+@triton.jit
+def fwd_flat(x_ptr, r_ptr, y_ptr, alpha_ptr, beta_ptr, n, IDX64: tl.constexpr, BLOCK: tl.constexpr):
+    alpha, beta, s2, rs, inv_s2, inv_alpha = _scalars(alpha_ptr, beta_ptr)
+    offs, mask = _block(IDX64, BLOCK, n)
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     r = tl.load(r_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     y = _eq8(x, alpha, rs, inv_s2, inv_alpha) + r
@@ -108,17 +114,13 @@ def fwd_flat(x_ptr, r_ptr, y_ptr, alpha_ptr, beta_ptr, n, IDX64: tl.constexpr, B
 def bwd_flat(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, pa_ptr, pb_ptr, n,
              IDX64: tl.constexpr, BLOCK: tl.constexpr):
     alpha, beta, s2, rs, inv_s2, inv_alpha = _scalars(alpha_ptr, beta_ptr)
-    pid = tl.program_id(0)
-    if IDX64:
-        pid = pid.to(tl.int64)
-    offs = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = offs < n
+    offs, mask = _block(IDX64, BLOCK, n)
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     hp, da, db = _eq8_grads(x, alpha, beta, s2, rs, inv_s2, inv_alpha)
     tl.store(dx_ptr + offs, (g * hp).to(dx_ptr.dtype.element_ty), mask=mask)
-    tl.store(pa_ptr + pid, tl.sum(tl.where(mask, g * da, 0.0), axis=0))
-    tl.store(pb_ptr + pid, tl.sum(tl.where(mask, g * db, 0.0), axis=0))
+    tl.store(pa_ptr + tl.program_id(0), tl.sum(tl.where(mask, g * da, 0.0), axis=0))
+    tl.store(pb_ptr + tl.program_id(0), tl.sum(tl.where(mask, g * db, 0.0), axis=0))
 
 
 @triton.jit
@@ -147,11 +149,7 @@ def fwd_proj(x_ptr, r_ptr, y_ptr, alpha_ptr, beta_ptr, total, C, OH, OW, Cin, H,
              sxn, sxc, sxh, sxw, STRIDE2: tl.constexpr, CL: tl.constexpr, IDX64: tl.constexpr,
              BLOCK: tl.constexpr):
     alpha, beta, s2, rs, inv_s2, inv_alpha = _scalars(alpha_ptr, beta_ptr)
-    pid = tl.program_id(0)
-    if IDX64:
-        pid = pid.to(tl.int64)
-    i = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = i < total
+    i, mask = _block(IDX64, BLOCK, total)
     n, c, oh, ow = _unravel(i, C, OH, OW, CL)
     ci = c - pad
     inside = mask & (ci >= 0) & (ci < Cin)  # output channels outside [pad, pad + Cin) are F alone
@@ -182,11 +180,7 @@ def bwd_proj(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, pa_ptr, pb_ptr, total, C
              sgn, sgc, sgh, sgw, STRIDE2: tl.constexpr, CL: tl.constexpr, IDX64: tl.constexpr,
              BLOCK: tl.constexpr):
     alpha, beta, s2, rs, inv_s2, inv_alpha = _scalars(alpha_ptr, beta_ptr)
-    pid = tl.program_id(0)
-    if IDX64:
-        pid = pid.to(tl.int64)
-    i = pid * BLOCK + tl.arange(0, BLOCK)
-    mask = i < total
+    i, mask = _block(IDX64, BLOCK, total)
     n, ci, h, w = _unravel(i, Cin, H, W, CL)
     if STRIDE2:
         oh = h // 2
@@ -201,5 +195,5 @@ def bwd_proj(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, pa_ptr, pb_ptr, total, C
     x = tl.load(x_ptr + i, mask=mask, other=0.0).to(tl.float32)
     hp, da, db = _eq8_grads(x, alpha, beta, s2, rs, inv_s2, inv_alpha)
     tl.store(dx_ptr + i, (g * hp).to(dx_ptr.dtype.element_ty), mask=mask)
-    tl.store(pa_ptr + pid, tl.sum(tl.where(mask, g * da, 0.0), axis=0))
-    tl.store(pb_ptr + pid, tl.sum(tl.where(mask, g * db, 0.0), axis=0))
+    tl.store(pa_ptr + tl.program_id(0), tl.sum(tl.where(mask, g * da, 0.0), axis=0))
+    tl.store(pb_ptr + tl.program_id(0), tl.sum(tl.where(mask, g * db, 0.0), axis=0))
