@@ -18,26 +18,12 @@ from fvcore.nn.jit_handles import elementwise_flop_counter
 from torch import nn
 
 from breg_models.bypass import Shortcut
-
-# Operations per element of H(x), as written in the papers (transcendentals count as one, as fvcore
-# counts elementwise ops): scaled lam*x is 1 mul; Eq. 8 is a mul, an atan and a mul, with the per-unit
-# scalars alpha/sqrt(beta^2+1) and 1/(alpha sqrt(beta^2+1)) computed once.
-BYPASS_OPS = {
-    "identity": 0, "scaled": 1, "atan": 1, "bregnet_h1": 3, "bregnet_h2": 5, "bregnet_h3": 1,
-    "bregnext_h1": 1, "bregnext_h2": 5, "bregnext_h3": 4, "adaptive": 3, "fixed": 3,
-}
+from breg_models.cost import shortcut_cost
 
 _ELEMENTWISE_HANDLES = {
     "aten::elu": elementwise_flop_counter(0, 1),
     "aten::mean": elementwise_flop_counter(1, 0),  # the global average pool of the head
 }
-
-
-def shortcut_cost(in_shape: tuple[int, ...], out_shape: tuple[int, ...], stride: int, kind: str = "adaptive") -> int:
-    """MACs of y = P(H(x)) + F: H on every input element, the 2x2 pool (one per input element) when the
-    unit down-samples, the add on every output element; the zero padding is free."""
-    n_in = _numel(in_shape)
-    return BYPASS_OPS[kind] * n_in + (n_in if stride == 2 else 0) + _numel(out_shape)
 
 
 def count_params(model: nn.Module) -> dict:
@@ -125,14 +111,7 @@ def _shortcut_shapes(model: nn.Module, shortcuts: dict, x: torch.Tensor) -> dict
 def _custom_op_handles() -> dict:
     """fvcore handles of the fused Triton op, when that op is available."""
     try:
-        from breg_models.ops.bypass_add import FVCORE_HANDLES
+        from breg_models.ops.bypass_add_op import FVCORE_HANDLES
     except ImportError:
         return {}
     return FVCORE_HANDLES
-
-
-def _numel(shape) -> int:
-    out = 1
-    for d in shape:
-        out *= int(d)
-    return out

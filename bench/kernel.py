@@ -56,7 +56,7 @@ def moved_bytes(x_numel: int, y_numel: int, itemsize: int, pass_: str) -> int:
 
 
 def _op(impl: str):
-    from breg_models.ops.bypass_add import bypass_add, compiled_eq8_shortcut, eager_eq8_shortcut
+    from breg_models.ops.bypass_add_op import bypass_add, compiled_eq8_shortcut, eager_eq8_shortcut
 
     return {"eager": eager_eq8_shortcut, "compile": compiled_eq8_shortcut(), "triton": bypass_add}[impl]
 
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.batch is not None and args.batch < 1 or args.repeats < 1:
         parser.error("--batch and --repeats must be >= 1")
 
-    from breg_models.ops.bypass_add import can_run
+    from breg_models.ops.bypass_add_op import can_run
 
     if args.device == "cuda" and not torch.cuda.is_available():
         print("error: --device cuda but no CUDA device is available", file=sys.stderr)

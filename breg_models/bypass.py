@@ -304,7 +304,7 @@ class Shortcut(nn.Module):
         if impl == "eager":
             return project(self.bypass(x), self.out_channels, self.stride) + residual
         # lazy: importing the op module registers the torch.library ops
-        from .ops.bypass_add import bypass_add, check_can_run, compiled_eq8_shortcut, compiled_shortcut
+        from .ops.bypass_add_op import bypass_add, check_can_run, compiled_eq8_shortcut, compiled_shortcut
 
         kind = self.bypass.kind
         if impl == "triton":

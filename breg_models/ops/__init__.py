@@ -3,7 +3,7 @@
 Importing this package registers ``breg::bypass_add``; Triton itself is imported on the first launch.
 """
 
-from .bypass_add import (
+from .bypass_add_op import (
     FVCORE_HANDLES,
     bypass_add,
     bypass_add_backward,

@@ -50,7 +50,7 @@ def reference_all(x, r, dy, alpha: float, beta: float, stride: int):
 
 def run_op(x, r, dy, alpha: float, beta: float, stride: int):
     """The fused op's (y, dx, dF, dalpha, dbeta) for one upstream gradient dy."""
-    from breg_models.ops.bypass_add import bypass_add
+    from breg_models.ops.bypass_add_op import bypass_add
 
     x = x.detach().requires_grad_()
     r = r.detach().requires_grad_()

@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from bench.complexity import BYPASS_OPS, count_flops, count_params, shortcut_cost
+from bench.complexity import count_flops, count_params
 from breg_models import BYPASS_FUNCTIONS, create_model, list_models, units
+from breg_models.cost import BYPASS_OPS, shortcut_cost
 
 
 @pytest.mark.parametrize("name", list_models())

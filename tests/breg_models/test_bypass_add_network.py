@@ -53,9 +53,9 @@ def test_fvcore_counts_the_fused_op_as_the_eager_shortcut():
 def test_fvcore_handle_uses_shortcut_cost():
     from fvcore.nn import FlopCountAnalysis
 
-    from bench.complexity import shortcut_cost
     from breg_models.bypass import Bypass, Shortcut
-    from breg_models.ops.bypass_add import FVCORE_HANDLES
+    from breg_models.cost import shortcut_cost
+    from breg_models.ops.bypass_add_op import FVCORE_HANDLES
 
     sc = Shortcut(Bypass("adaptive"), 4, 8, 2, impl="triton")
     x, r = torch.randn(1, 4, 5, 5), torch.randn(1, 8, 3, 3)

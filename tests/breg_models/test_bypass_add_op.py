@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from breg_models.bypass import Bypass, Shortcut, project
-from breg_models.ops.bypass_add import bypass_add, bypass_add_backward
+from breg_models.ops.bypass_add_op import bypass_add, bypass_add_backward
 from breg_models.ops.testing import make_inputs, reference_all, run_eager, run_op
 
 EPS32 = torch.finfo(torch.float32).eps

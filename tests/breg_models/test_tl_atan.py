@@ -17,7 +17,7 @@ def _atan_kernel(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
 
 
 def _run(x: np.ndarray) -> np.ndarray:
-    from breg_models.ops.bypass_add import check_can_run
+    from breg_models.ops.bypass_add_op import check_can_run
 
     xt = torch.from_numpy(x)
     check_can_run(xt)

@@ -217,10 +217,10 @@ def compiled_shortcut(kind: str, params: tuple) -> object:
 
 
 def fvcore_handle(inputs, outputs):
-    """fvcore jit handle for ``breg::bypass_add``: the same cost bench.complexity gives the eager shortcut."""
+    """fvcore jit handle for ``breg::bypass_add``: the cost `breg_models.cost` gives the eager shortcut."""
     from fvcore.nn.jit_handles import get_shape
 
-    from bench.complexity import shortcut_cost
+    from ..cost import shortcut_cost
 
     x_shape, out_shape = tuple(get_shape(inputs[0])), tuple(get_shape(outputs[0]))
     stride = inputs[4].toIValue()
