@@ -1,96 +1,91 @@
 """Triton kernels of the fused shortcut y = P(H(x; alpha, beta)) + F (BReG-NeXt Eq. 8).
 
-Two cases, one forward and one backward kernel each:
-- flat: stride 1, same shape and strides for x and F (every ordinary unit): one elementwise pass;
-- proj: any 4-D case, in particular the down-sampling units (2x2 ceil-mode average pool, then symmetric
-  channel zero-padding). The forward runs over output elements, each reading its <= 4 x cells; the
-  backward runs over x elements, each reading its one dy cell (divided by the cells in its window).
+- flat (stride 1, x, F and y of one shape and one dense layout, i.e. every ordinary unit): one elementwise
+  pass forward (`fwd_flat`) and backward (`bwd_flat`).
+- proj (any other 4-D case, in particular the down-sampling units: 2x2 ceil-mode average pool, then
+  symmetric channel zero-padding): the grid is (N x rows, channel tiles, column tiles), so a program's n and
+  row come from one scalar div/mod and its lanes need none. `fwd_proj` writes only the output channels
+  that face x (Eq. 8 is never evaluated for padded ones); `fwd_pad` copies F into the padded channels;
+  `bwd_proj` runs over x's cells, each reading its one dy cell (times 1/cells in its window, a power of 2).
+- `sum_partials`: the backward kernels store one dL/dalpha and one dL/dbeta partial per program; this one
+  program sums them in a fixed order in float64. With one fixed config per kernel (no autotuning) the
+  programs, their reduction trees and this order never change, so the two scalars are identical bit for
+  bit from run to run and process to process.
 
-Arithmetic is fp32 whatever the storage dtype. dL/dalpha and dL/dbeta are reduced per program into a
-buffer (one slot per program, no atomics) that the caller sums in a fixed order, so they are identical bit
-for bit from run to run. This module is imported lazily, on the first launch: ``triton.jit`` decides at
-decoration time whether it builds interpreted kernels (``TRITON_INTERPRET=1``) or native ones.
+Arithmetic is fp32 whatever the storage dtype. Per element, reciprocals are `recip_pos` (rsqrt squared);
+only the per-program constants use IEEE division. Each kernel's launch config is its `KernelSpec` in `SPECS`, which is
+also what ``python -m bench.kernel_aot`` compiles natively for sm_90/sm_80 and gates (registers, spills,
+vector width, static issue time against memory time). This module is imported lazily, on the first launch:
+``triton.jit`` decides at decoration time whether it builds interpreted (``TRITON_INTERPRET=1``) or native
+kernels.
 """
 
-import os
+from __future__ import annotations
 
-import torch
+import os
+from dataclasses import dataclass, field
+
 import triton
 import triton.language as tl
 
-from .atan import atan, atan_poly
+from .atan import atan_parts, recip_pos
 
 INTERPRETED = os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def _configs() -> list:
-    # Without a GPU the autotuner cannot benchmark ("0 active drivers"): one config, and a large block
-    # because the interpreter's cost is per program, not per element.
-    if INTERPRETED or not torch.cuda.is_available():
-        return [triton.Config({"BLOCK": 1024}, num_warps=4)]
-    return [triton.Config({"BLOCK": b}, num_warps=w) for b, w in ((512, 4), (1024, 4), (2048, 8), (4096, 8))]
-
-
-CONFIGS = _configs()
-MIN_BLOCK = min(c.kwargs["BLOCK"] for c in CONFIGS)  # sizes the partial-sum buffers for any config
-
-
 @triton.jit
-def _scalars(alpha_ptr, beta_ptr):
-    """Per-program constants of Eq. 8; 1/alpha is only used where |z| is large, hence alpha != 0."""
+def _params(alpha_ptr, beta_ptr):
+    """Per-program constants of Eq. 8 (IEEE divisions: once per program, off the per-element path).
+
+    (alpha, s2 = beta^2 + 1, 1/s2, c_z = alpha / s, k = 1 / (alpha s), 1/alpha, c_db = -beta / s2); 1/alpha is
+    only used where |z| > tan(pi/8), hence alpha != 0, and is guarded so alpha = 0 gives no inf.
+    """
     alpha = tl.load(alpha_ptr).to(tl.float32)
     beta = tl.load(beta_ptr).to(tl.float32)
     s2 = beta * beta + 1.0
-    rs = 1.0 / tl.sqrt_rn(s2)
-    inv_alpha = 1.0 / tl.where(alpha == 0.0, 1.0, alpha)
-    return alpha, beta, s2, rs, 1.0 / s2, inv_alpha
+    inv_s2 = tl.math.div_rn(1.0, s2)
+    rs = tl.sqrt_rn(inv_s2)
+    inv_alpha = tl.math.div_rn(1.0, tl.where(alpha == 0.0, 1.0, alpha))
+    return alpha, s2, inv_s2, alpha * rs, rs * inv_alpha, inv_alpha, -beta * inv_s2
 
 
 @triton.jit
-def _eq8(x, alpha, rs, inv_s2, inv_alpha):
-    """H = x/s^2 * atan(z)/z for |z| <= tan(pi/8) (finite at alpha = 0), else atan(z) / (alpha s).
+def _eq8(x, c_z, k, inv_s2, HALF: tl.constexpr):
+    """(H, P, p, reduced, x/s^2) of Eq. 8 at x; P, p, reduced as `atan_parts` gives them for z = alpha x / s.
 
-    ``x - x`` turns +-inf into NaN as the eager reference does (it evaluates inf * 0 there).
+    |z| <= 1: H = x/s^2 (1 + p), finite at alpha = 0; else H = sk (pi/2 - a) with sk = sign(z) k, as one
+    multiply-add whose addend also carries ``x - x``, which turns +-inf into NaN as the eager reference does
+    (it evaluates inf * 0 there). HALF: the result is stored as bf16/fp16, so the shorter polynomial will do.
     """
-    z = alpha * x * rs
-    u = z * z
-    h_small = x * inv_s2 * (1.0 + u * atan_poly(u))
-    h_large = atan(z) * (rs * inv_alpha) + (x - x)
-    return tl.where(tl.abs(z) <= 0.41421356237309503, h_small, h_large)
-
-
-@triton.jit
-def _q_poly(u):
-    """q(z) = (1/(1+z^2) - atan(z)/z) / z^2 as a polynomial in u = z^2, minimax on |z| <= 0.75 (< 2 ulp).
-
-    The direct form cancels as z -> 0, so dH/dalpha = alpha x^3 / s^4 q(z) uses this below |z| = 0.75.
-    """
-    p = -0.4554595947265625 + u * 0.14039060473442078
-    p = 0.7397336363792419 + u * p
-    p = -0.8661876916885376 + u * p
-    p = 0.8831512928009033 + u * p
-    p = -0.856753945350647 + u * p
-    p = 0.7999897003173828 + u * p
-    return -0.6666666269302368 + u * p
-
-
-@triton.jit
-def _eq8_grads(x, alpha, beta, s2, rs, inv_s2, inv_alpha):
-    """(dH/dx, dH/dalpha, dH/dbeta), each with no 1/alpha near alpha = 0 and no needless overflow."""
-    ax = alpha * x
-    z = ax * rs
-    h = _eq8(x, alpha, rs, inv_s2, inv_alpha)
-    hp = 1.0 / (ax * ax + s2)  # (alpha x)^2 first: alpha^2 alone can underflow
-    xhp = x * hp
+    z = x * c_z
+    a, P, p, reduced = atan_parts(tl.abs(z), HALF)
+    sk = tl.where(z < 0, -k, k)
+    h_large = (sk * 1.5707963267948966 + (x - x)) - sk * a
     xs = x * inv_s2
-    da = tl.where(tl.abs(z) < 0.75, (ax * xs) * xs * _q_poly(z * z), (xhp - h) * inv_alpha)
-    db = -beta * inv_s2 * (xhp + h)
+    return tl.where(reduced, h_large, xs + xs * p), P, p, reduced, xs
+
+
+@triton.jit
+def _eq8_grads(x, alpha, s2, c_z, k, inv_s2, inv_alpha, c_db, HALF: tl.constexpr):
+    """(dH/dx, dH/dalpha, dH/dbeta) with no 1/alpha near alpha = 0 and no needless overflow.
+
+    dH/dalpha = (x H' - H) / alpha cancels as z -> 0; on the unreduced range it is rewritten with the atan
+    polynomial's own P: x H' - H = -x/s^2 u (1/(1+u) + P) and u/alpha = alpha x^2/s^2, so it is
+    -(alpha x)(x/s^2)(x/s^2)(H' s^2 + P), which does not cancel (1/(1+u) + P >= 0.28 on |z| <= 1). dH/dbeta =
+    -beta/s^2 (x H' + H) is distributed so that neither sum can overflow where the result is finite.
+    """
+    h, P, p, reduced, xs = _eq8(x, c_z, k, inv_s2, HALF)
+    ax = alpha * x
+    hp = recip_pos(ax * ax + s2)  # (alpha x)^2 first: alpha^2 alone can underflow
+    xhp = x * hp
+    da = tl.where(reduced, (xhp - h) * inv_alpha, -(ax * xs) * xs * (hp * s2 + P))
+    db = c_db * xhp + c_db * h
     return hp, da, db
 
 
 @triton.jit
 def _block(IDX64: tl.constexpr, BLOCK: tl.constexpr, total):
-    """This program's element indices (int64 when the tensor is past int32 range) and their bounds mask."""
+    """This program's element indices (int64 when offsets can pass int32) and their bounds mask."""
     pid = tl.program_id(0)
     if IDX64:
         pid = pid.to(tl.int64)
@@ -98,102 +93,241 @@ def _block(IDX64: tl.constexpr, BLOCK: tl.constexpr, total):
     return offs, offs < total
 
 
-@triton.autotune(configs=CONFIGS, key=["n"])
 @triton.jit
 def fwd_flat(x_ptr, r_ptr, y_ptr, alpha_ptr, beta_ptr, n, IDX64: tl.constexpr, BLOCK: tl.constexpr):
-    alpha, beta, s2, rs, inv_s2, inv_alpha = _scalars(alpha_ptr, beta_ptr)
+    alpha, s2, inv_s2, c_z, k, inv_alpha, c_db = _params(alpha_ptr, beta_ptr)
     offs, mask = _block(IDX64, BLOCK, n)
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     r = tl.load(r_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    y = _eq8(x, alpha, rs, inv_s2, inv_alpha) + r
-    tl.store(y_ptr + offs, y.to(y_ptr.dtype.element_ty), mask=mask)
+    h, _, _, _, _ = _eq8(x, c_z, k, inv_s2, HALF=x_ptr.dtype.element_ty != tl.float32)
+    tl.store(y_ptr + offs, (h + r).to(y_ptr.dtype.element_ty), mask=mask)
 
 
-@triton.autotune(configs=CONFIGS, key=["n"], reset_to_zero=["pa_ptr", "pb_ptr"])
 @triton.jit
-def bwd_flat(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, pa_ptr, pb_ptr, n,
-             IDX64: tl.constexpr, BLOCK: tl.constexpr):
-    alpha, beta, s2, rs, inv_s2, inv_alpha = _scalars(alpha_ptr, beta_ptr)
+def bwd_flat(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, n, IDX64: tl.constexpr, BLOCK: tl.constexpr):
+    """dx = dy H'; the program's sums of dy dH/dalpha and dy dH/dbeta go to part[pid] and part[nprog + pid].
+
+    Masked lanes load x = 0 and dy = 0, whose terms are exactly 0, so the sums need no mask.
+    """
+    alpha, s2, inv_s2, c_z, k, inv_alpha, c_db = _params(alpha_ptr, beta_ptr)
     offs, mask = _block(IDX64, BLOCK, n)
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)
     g = tl.load(g_ptr + offs, mask=mask, other=0.0).to(tl.float32)
-    hp, da, db = _eq8_grads(x, alpha, beta, s2, rs, inv_s2, inv_alpha)
+    hp, da, db = _eq8_grads(x, alpha, s2, c_z, k, inv_s2, inv_alpha, c_db,
+                            HALF=x_ptr.dtype.element_ty != tl.float32)
     tl.store(dx_ptr + offs, (g * hp).to(dx_ptr.dtype.element_ty), mask=mask)
-    tl.store(pa_ptr + tl.program_id(0), tl.sum(tl.where(mask, g * da, 0.0), axis=0))
-    tl.store(pb_ptr + tl.program_id(0), tl.sum(tl.where(mask, g * db, 0.0), axis=0))
+    pid = tl.program_id(0)
+    tl.store(part_ptr + pid, tl.sum(g * da, axis=0))
+    tl.store(part_ptr + tl.num_programs(0) + pid, tl.sum(g * db, axis=0))
 
 
 @triton.jit
-def _unravel(i, C, H, W, CL: tl.constexpr):
-    """(n, c, h, w) of linear index i of a dense (N, C, H, W) tensor, NCHW or channels_last order."""
-    if CL:
-        c = i % C
-        t = i // C
-        w = t % W
-        t = t // W
-        h = t % H
-        n = t // H
-    else:
-        w = i % W
-        t = i // W
-        h = t % H
-        t = t // H
-        c = t % C
-        n = t // C
-    return n, c, h, w
+def _tile(IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr, rows, C, W):
+    """(n, row, c [BC, 1], w [1, BW], mask) of a program of the (N x rows, C tiles, W tiles) grid."""
+    nr = tl.program_id(0)
+    c = tl.program_id(1) * BC + tl.arange(0, BC)[:, None]
+    w = tl.program_id(2) * BW + tl.arange(0, BW)[None, :]
+    mask = (c < C) & (w < W)
+    if IDX64:
+        nr = nr.to(tl.int64)
+        c = c.to(tl.int64)
+        w = w.to(tl.int64)
+    return nr // rows, nr % rows, c, w, mask
 
 
-@triton.autotune(configs=CONFIGS, key=["total", "Cin", "H", "W"])
 @triton.jit
-def fwd_proj(x_ptr, r_ptr, y_ptr, alpha_ptr, beta_ptr, total, C, OH, OW, Cin, H, W, pad,
-             sxn, sxc, sxh, sxw, STRIDE2: tl.constexpr, CL: tl.constexpr, IDX64: tl.constexpr,
-             BLOCK: tl.constexpr):
-    alpha, beta, s2, rs, inv_s2, inv_alpha = _scalars(alpha_ptr, beta_ptr)
-    i, mask = _block(IDX64, BLOCK, total)
-    n, c, oh, ow = _unravel(i, C, OH, OW, CL)
-    ci = c - pad
-    inside = mask & (ci >= 0) & (ci < Cin)  # output channels outside [pad, pad + Cin) are F alone
-    base = x_ptr + n * sxn + ci * sxc
+def fwd_proj(x_ptr, r_ptr, y_ptr, alpha_ptr, beta_ptr, Cin, OH, OW, H, W, pad,
+             sxn, sxc, sxh, sxw, srn, src, srh, srw, syn, syc, syh, syw,
+             STRIDE2: tl.constexpr, IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr):
+    """y[n, pad + c, oh, ow] = pool(H(x[n, c]))[oh, ow] + F[...] for the C_in channels that face x.
+
+    Pooling is ceil-mode 2x2: a window cut by the edge averages only the cells it covers (as F.avg_pool2d);
+    out-of-range cells load 0 and H(0) = 0, so they add nothing, and 1/cells is an exact power of 2.
+    """
+    alpha, s2, inv_s2, c_z, k, inv_alpha, c_db = _params(alpha_ptr, beta_ptr)
+    n, oh, c, ow, mask = _tile(IDX64, BC, BW, OH, Cin, OW)
+    base = x_ptr + n * sxn + c * sxc
     if STRIDE2:
-        acc = tl.zeros([BLOCK], dtype=tl.float32)
+        # both rows of the windows as [BC, 2 BW] tiles (contiguous in NCHW: vector loads), H once per cell,
+        # then the column pairs summed: (BC, 2 BW) -> (BC, BW, 2) -> (BC, BW)
+        iw = tl.program_id(2) * (2 * BW) + tl.arange(0, 2 * BW)[None, :]
+        cmask = (c < Cin) & (iw < W)
+        acc = tl.zeros([BC, 2 * BW], dtype=tl.float32)
         for dh in tl.static_range(2):
-            for dw in tl.static_range(2):
-                hh = 2 * oh + dh
-                ww = 2 * ow + dw
-                ok = inside & (hh < H) & (ww < W)
-                v = tl.load(base + hh * sxh + ww * sxw, mask=ok, other=0.0).to(tl.float32)
-                acc += tl.where(ok, _eq8(v, alpha, rs, inv_s2, inv_alpha), 0.0)
-        # ceil_mode: the last window averages only the cells it covers, as F.avg_pool2d does
-        cnt = tl.minimum(H - 2 * oh, 2) * tl.minimum(W - 2 * ow, 2)
-        hval = acc / tl.maximum(cnt, 1).to(tl.float32)
+            hh = 2 * oh + dh
+            if hh < H:  # the second row of a window cut by the edge (odd H) has no x
+                v = tl.load(base + hh * sxh + iw * sxw, mask=cmask, other=0.0)
+                h, _, _, _, _ = _eq8(v.to(tl.float32), c_z, k, inv_s2, HALF=x_ptr.dtype.element_ty != tl.float32)
+                acc += h
+        pooled = tl.sum(tl.reshape(acc, [BC, BW, 2]), axis=2)
+        inv_h = tl.where(H - 2 * oh >= 2, 0.5, 1.0)
+        hval = pooled * (inv_h * tl.where(W - 2 * ow >= 2, 0.5, 1.0))
     else:
-        v = tl.load(base + oh * sxh + ow * sxw, mask=inside, other=0.0).to(tl.float32)
-        hval = _eq8(v, alpha, rs, inv_s2, inv_alpha)
-    r = tl.load(r_ptr + i, mask=mask, other=0.0).to(tl.float32)
-    y = tl.where(inside, hval, 0.0) + r
-    tl.store(y_ptr + i, y.to(y_ptr.dtype.element_ty), mask=mask)
+        v = tl.load(base + oh * sxh + ow * sxw, mask=mask, other=0.0)
+        hval, _, _, _, _ = _eq8(v.to(tl.float32), c_z, k, inv_s2,
+                                     HALF=x_ptr.dtype.element_ty != tl.float32)
+    co = c + pad
+    r = tl.load(r_ptr + n * srn + co * src + oh * srh + ow * srw, mask=mask, other=0.0).to(tl.float32)
+    tl.store(y_ptr + n * syn + co * syc + oh * syh + ow * syw, (hval + r).to(y_ptr.dtype.element_ty), mask=mask)
 
 
-@triton.autotune(configs=CONFIGS, key=["total", "Cin", "H", "W"], reset_to_zero=["pa_ptr", "pb_ptr"])
 @triton.jit
-def bwd_proj(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, pa_ptr, pb_ptr, total, Cin, H, W, pad,
-             sgn, sgc, sgh, sgw, STRIDE2: tl.constexpr, CL: tl.constexpr, IDX64: tl.constexpr,
-             BLOCK: tl.constexpr):
-    alpha, beta, s2, rs, inv_s2, inv_alpha = _scalars(alpha_ptr, beta_ptr)
-    i, mask = _block(IDX64, BLOCK, total)
-    n, ci, h, w = _unravel(i, Cin, H, W, CL)
+def fwd_pad(r_ptr, y_ptr, Cpad, OH, OW, Cin, pad, srn, src, srh, srw, syn, syc, syh, syw,
+            IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr):
+    """y = F on the zero-padded channels: the first ``pad`` and the last Cpad - pad (no Eq. 8 there)."""
+    n, oh, cc, ow, mask = _tile(IDX64, BC, BW, OH, Cpad, OW)
+    co = tl.where(cc < pad, cc, cc + Cin)
+    r = tl.load(r_ptr + n * srn + co * src + oh * srh + ow * srw, mask=mask)
+    tl.store(y_ptr + n * syn + co * syc + oh * syh + ow * syw, r, mask=mask)
+
+
+@triton.jit
+def bwd_proj(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, Cin, OH, OW, H, W, pad,
+             sxn, sxc, sxh, sxw, sgn, sgc, sgh, sgw,
+             STRIDE2: tl.constexpr, IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr):
+    """dx = dy[window] / cells x H' over the x cells facing one dy row (dx has x's strides); partial sums as
+    `bwd_flat`, one slot per program.
+
+    Stride 2: the program loads its [BC, BW] tile of dy once, scales it by 1/cells (a power of 2), and
+    repeats each column for the two x columns of its window; both x rows of the window use it.
+    """
+    alpha, s2, inv_s2, c_z, k, inv_alpha, c_db = _params(alpha_ptr, beta_ptr)
+    n, oh, c, ow, mask = _tile(IDX64, BC, BW, OH, Cin, OW)
+    g = tl.load(g_ptr + n * sgn + (c + pad) * sgc + oh * sgh + ow * sgw, mask=mask, other=0.0).to(tl.float32)
+    xbase = n * sxn + c * sxc
+    acc_a = tl.zeros([BC, (1 + STRIDE2) * BW], dtype=tl.float32)
+    acc_b = tl.zeros([BC, (1 + STRIDE2) * BW], dtype=tl.float32)
     if STRIDE2:
-        oh = h // 2
-        ow = w // 2
-        cnt = tl.maximum(tl.minimum(H - 2 * oh, 2) * tl.minimum(W - 2 * ow, 2), 1).to(tl.float32)
+        g = g * (tl.where(H - 2 * oh >= 2, 0.5, 1.0) * tl.where(W - 2 * ow >= 2, 0.5, 1.0))
+        g = tl.interleave(g, g)
+        iw = tl.program_id(2) * (2 * BW) + tl.arange(0, 2 * BW)[None, :]
+        cmask = (c < Cin) & (iw < W)
+        for dh in tl.static_range(2):
+            hh = 2 * oh + dh
+            if hh < H:  # the second row of a window cut by the edge (odd H) has no x
+                off = xbase + hh * sxh + iw * sxw
+                x = tl.load(x_ptr + off, mask=cmask, other=0.0).to(tl.float32)
+                hp, da, db = _eq8_grads(x, alpha, s2, c_z, k, inv_s2, inv_alpha, c_db,
+                                        HALF=x_ptr.dtype.element_ty != tl.float32)
+                tl.store(dx_ptr + off, (g * hp).to(dx_ptr.dtype.element_ty), mask=cmask)
+                acc_a += g * da  # masked lanes: x = 0, whose terms are exactly 0
+                acc_b += g * db
     else:
-        oh = h
-        ow = w
-        cnt = 1.0
-    g = tl.load(g_ptr + n * sgn + (ci + pad) * sgc + oh * sgh + ow * sgw, mask=mask, other=0.0)
-    g = g.to(tl.float32) / cnt
-    x = tl.load(x_ptr + i, mask=mask, other=0.0).to(tl.float32)
-    hp, da, db = _eq8_grads(x, alpha, beta, s2, rs, inv_s2, inv_alpha)
-    tl.store(dx_ptr + i, (g * hp).to(dx_ptr.dtype.element_ty), mask=mask)
-    tl.store(pa_ptr + tl.program_id(0), tl.sum(tl.where(mask, g * da, 0.0), axis=0))
-    tl.store(pb_ptr + tl.program_id(0), tl.sum(tl.where(mask, g * db, 0.0), axis=0))
+        off = xbase + oh * sxh + ow * sxw
+        x = tl.load(x_ptr + off, mask=mask, other=0.0).to(tl.float32)
+        hp, da, db = _eq8_grads(x, alpha, s2, c_z, k, inv_s2, inv_alpha, c_db,
+                                HALF=x_ptr.dtype.element_ty != tl.float32)
+        tl.store(dx_ptr + off, (g * hp).to(dx_ptr.dtype.element_ty), mask=mask)
+        acc_a += g * da
+        acc_b += g * db
+    pid = (tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)) * tl.num_programs(2) + tl.program_id(2)
+    nprog = tl.num_programs(0) * tl.num_programs(1) * tl.num_programs(2)
+    tl.store(part_ptr + pid, tl.sum(tl.sum(acc_a, axis=1), axis=0))
+    tl.store(part_ptr + nprog + pid, tl.sum(tl.sum(acc_b, axis=1), axis=0))
+
+
+@triton.jit
+def sum_partials(part_ptr, da_ptr, db_ptr, nprog, RBLOCK: tl.constexpr):
+    """da = sum part[:nprog], db = sum part[nprog:2 nprog], float64, always in the same order (one program)."""
+    acc_a = tl.zeros([RBLOCK], dtype=tl.float64)
+    acc_b = tl.zeros([RBLOCK], dtype=tl.float64)
+    for start in range(0, nprog, RBLOCK):
+        i = start + tl.arange(0, RBLOCK)
+        m = i < nprog
+        acc_a += tl.load(part_ptr + i, mask=m, other=0.0).to(tl.float64)
+        acc_b += tl.load(part_ptr + nprog + i, mask=m, other=0.0).to(tl.float64)
+    tl.store(da_ptr, tl.sum(acc_a, axis=0).to(tl.float32))
+    tl.store(db_ptr, tl.sum(acc_b, axis=0).to(tl.float32))
+
+
+# ---- launch configs: one per kernel, what runs and what bench.kernel_aot compiles --------------------
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """How one kernel is launched, and what `bench.kernel_aot` needs to compile and judge it natively.
+
+    ``signature`` maps each argument to a Triton type; ``*T`` is the storage dtype (fp32/bf16/fp16).
+    ``variants`` are the constexpr combinations the op can launch, each compiled ahead of time; ``layouts``
+    names, per memory layout, the stride arguments that are 1 there (Triton's JIT specialises an integer
+    argument equal to 1, so each layout is its own compiled kernel). The cost model counts ``elements`` per
+    program (output cells for `fwd_proj`, x cells for `bwd_proj`) and `bytes_per_element`: the DRAM bytes
+    each one must move.
+    """
+
+    name: str
+    kind: str  # flat | stride2 | reduce; a STRIDE2=False variant of a stride2 kernel is kind "proj"
+    fn: object
+    signature: dict
+    config: dict  # the fixed block constexprs
+    num_warps: int
+    variants: tuple = ({},)
+    elements: tuple = (0, 0)  # counted elements per program: (STRIDE2 or flat, stride 1)
+    moved: tuple = (3, 3)  # storage-dtype elements moved per counted element: (STRIDE2 or flat, stride 1)
+    layouts: dict = field(default_factory=lambda: {"dense": ()})
+    maxnreg: int | None = None  # register cap (ptxas), so that >= 16 warps stay resident per SM
+
+    def kind_of(self, variant: dict) -> str:
+        return "proj" if variant.get("STRIDE2") is False else self.kind
+
+    def elements_of(self, variant: dict) -> int:
+        return self.elements[variant.get("STRIDE2") is False]
+
+    def bytes_per_element(self, itemsize: int, variant: dict) -> float:
+        if self.kind == "reduce":
+            return 8.0  # two fp32 partials per slot
+        return itemsize * self.moved[variant.get("STRIDE2") is False]
+
+    @property
+    def options(self) -> dict:
+        """Compile options of the launch (and of the ahead-of-time compile)."""
+        return {"num_warps": self.num_warps, **({"maxnreg": self.maxnreg} if self.maxnreg else {})}
+
+    def launch(self, grid, *args, **constexprs):
+        self.fn[grid](*args, **constexprs, **self.config, **self.options)
+
+
+def _sig(names: str) -> dict:
+    out = {}
+    for item in names.split():
+        name, _, typ = item.partition(":")
+        out[name] = typ
+    return out
+
+
+_STRIDES_X = "sxn:i32 sxc:i32 sxh:i32 sxw:i32"
+FWD_FLAT = KernelSpec(
+    "fwd_flat", "flat", fwd_flat,
+    _sig("x_ptr:*T r_ptr:*T y_ptr:*T alpha_ptr:*fp32 beta_ptr:*fp32 n:i32 IDX64:constexpr BLOCK:constexpr"),
+    {"BLOCK": 4096}, 8, ({"IDX64": False}, {"IDX64": True}), elements=(4096, 4096))
+BWD_FLAT = KernelSpec(
+    "bwd_flat", "flat", bwd_flat,
+    _sig("x_ptr:*T g_ptr:*T dx_ptr:*T alpha_ptr:*fp32 beta_ptr:*fp32 part_ptr:*fp32 n:i32 "
+         "IDX64:constexpr BLOCK:constexpr"),
+    {"BLOCK": 4096}, 8, ({"IDX64": False}, {"IDX64": True}), elements=(4096, 4096))
+_LAYOUTS = {"nchw": ("sxw", "srw", "syw", "sgw"), "channels_last": ("sxc", "src", "syc", "sgc")}
+_PROJ_VARIANTS = tuple({"STRIDE2": s, "IDX64": i} for s in (True, False) for i in (False, True))
+FWD_PROJ = KernelSpec(
+    "fwd_proj", "stride2", fwd_proj,
+    _sig("x_ptr:*T r_ptr:*T y_ptr:*T alpha_ptr:*fp32 beta_ptr:*fp32 Cin:i32 OH:i32 OW:i32 H:i32 W:i32 pad:i32 "
+         f"{_STRIDES_X} srn:i32 src:i32 srh:i32 srw:i32 syn:i32 syc:i32 syh:i32 syw:i32 "
+         "STRIDE2:constexpr IDX64:constexpr BC:constexpr BW:constexpr"),
+    {"BC": 32, "BW": 32}, 4, _PROJ_VARIANTS, elements=(32 * 32, 32 * 32), moved=(6, 3), layouts=_LAYOUTS,
+    maxnreg=128)
+FWD_PAD = KernelSpec(
+    "fwd_pad", "proj", fwd_pad,
+    _sig("r_ptr:*T y_ptr:*T Cpad:i32 OH:i32 OW:i32 Cin:i32 pad:i32 srn:i32 src:i32 srh:i32 srw:i32 "
+         "syn:i32 syc:i32 syh:i32 syw:i32 IDX64:constexpr BC:constexpr BW:constexpr"),
+    {"BC": 16, "BW": 32}, 4, ({"IDX64": False}, {"IDX64": True}), elements=(16 * 32, 16 * 32), moved=(2, 2),
+    layouts=_LAYOUTS)
+BWD_PROJ = KernelSpec(
+    "bwd_proj", "stride2", bwd_proj,
+    _sig("x_ptr:*T g_ptr:*T dx_ptr:*T alpha_ptr:*fp32 beta_ptr:*fp32 part_ptr:*fp32 Cin:i32 OH:i32 OW:i32 "
+         f"H:i32 W:i32 pad:i32 {_STRIDES_X} sgn:i32 sgc:i32 sgh:i32 sgw:i32 STRIDE2:constexpr IDX64:constexpr "
+         "BC:constexpr BW:constexpr"),
+    {"BC": 32, "BW": 32}, 4, _PROJ_VARIANTS, elements=(4 * 32 * 32, 32 * 32), moved=(2.25, 3), layouts=_LAYOUTS)
+SUM_PARTIALS = KernelSpec(
+    "sum_partials", "reduce", sum_partials,
+    _sig("part_ptr:*fp32 da_ptr:*fp32 db_ptr:*fp32 nprog:i32 RBLOCK:constexpr"),
+    {"RBLOCK": 4096}, 8, elements=(4096, 4096))
+SPECS = (FWD_FLAT, BWD_FLAT, FWD_PROJ, FWD_PAD, BWD_PROJ, SUM_PARTIALS)

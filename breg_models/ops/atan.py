@@ -1,43 +1,71 @@
 """atan for Triton kernels from plain ``tl`` arithmetic.
 
 ``libdevice.atan`` is unavailable under ``TRITON_INTERPRET=1`` (the CPU interpreter CI runs), so the
-fused bypass kernels compute atan themselves: a three-way range reduction onto |t| <= tan(pi/8) and a
-degree-4 (in t^2) minimax polynomial fitted for this project (Lawson-weighted least squares in float64,
-relative error 0.01 fp32 ulp before rounding). Over the whole float range the result stays within a few
-fp32 ulps of float64 atan (tests/breg_models/test_tl_atan.py). The constants are written inline because
+fused bypass kernels compute atan themselves, as CUDA's own atanf does: one reduction, |t| > 1 ->
+pi/2 - atan(1/|t|), and a minimax polynomial in t^2 on [0, 1]. The constants are written inline because
 Triton only accepts ``constexpr`` globals inside a kernel.
+
+The reciprocal is `recip_pos` (rsqrt squared: 2 instructions natively, relative error <= 3.3e-7) rather
+than IEEE division (a dozen instructions and a slow-path call) or ``div.full`` (~8). On the reduced branch
+atan(t) moves by at most t/(1+t^2) <= 1/2 of t's relative error while the result is >= pi/4, so the GPU
+stays within ~4 fp32 ulps of float64 atan; tests/breg_models/test_tl_atan.py measures the interpreted
+kernel and re-proves the native bound with the reciprocal perturbed by its worst error either way.
 """
 
 import triton
 import triton.language as tl
 
-TAN_PI_8 = 0.41421356237309503  # reduction boundary; also where `atanc` switches to its polynomial
+
+@triton.jit
+def recip_pos(v):
+    """1/v for v > 0 (or +inf) as rsqrt(v)^2: one MUFU.RSQ and a multiply natively (rsqrt.approx, relative
+    error <= 2^-22.9, so <= 3.3e-7 after squaring); a fraction of ``div.full``'s ~8 instructions."""
+    r = tl.math.rsqrt(v)
+    return r * r
 
 
 @triton.jit
-def atan_poly(u):
-    """P(u) with atan(t) = t + t^3 P(t^2) on |t| <= tan(pi/8); so atan(t)/t = 1 + u P(u) needs no divide."""
-    p = 0.1059381365776062 + u * -0.060782209038734436
-    p = -0.14243532717227936 + u * p
-    p = 0.19998471438884735 + u * p
-    return -0.33333316445350647 + u * p
+def atan_poly(u, HALF: tl.constexpr):
+    """P(u) with atan(t) = t + t^3 P(t^2) on |t| <= 1; atan(t)/t = 1 + u P(u) needs no divide.
 
-
-@triton.jit
-def atan(x):
-    """fp32 atan: |x| > tan(3pi/8) -> pi/2 + atan(-1/|x|), |x| > tan(pi/8) -> pi/4 + atan((|x|-1)/(|x|+1)).
-
-    pi/2 and pi/4 are split into a hi and lo part so their fp32 rounding (0.4 ulp) does not add to the error.
-    NaN propagates (both comparisons are false, the polynomial of NaN is NaN); +-inf gives +-pi/2.
+    Minimax in relative error of atan (Lawson-weighted least squares in float64, fitted for this project):
+    degree 7 for fp32 storage (1.3 fp32 ulp after fp32 Horner), degree 4 when the result is stored as
+    bf16/fp16 (5e-6 relative: 1/50 of fp16's half ulp, 1/400 of bf16's), three FMAs fewer.
     """
-    ax = tl.abs(x)
-    big = ax > 2.414213562373095
-    mid = ax > 0.41421356237309503
-    den = tl.where(big, ax, tl.where(mid, ax + 1.0, 1.0))  # never 0: no spurious inf in the unused lanes
-    num = tl.where(big, -1.0, tl.where(mid, ax - 1.0, ax))
-    t = tl.where(big | mid, tl.math.div_rn(num, den), ax)
-    hi = tl.where(big, 1.5707963705062866, tl.where(mid, 0.7853981852531433, 0.0))
-    lo = tl.where(big, -4.371139006309477e-08, tl.where(mid, -2.1855695031547384e-08, 0.0))
+    if HALF:
+        p = 0.058770254254341125 + u * -0.013955114409327507
+        p = -0.1225149855017662 + u * p
+        p = 0.19618307054042816 + u * p
+        return -0.3330889940261841 + u * p
+    p = -0.016367919743061066 + u * 0.0029206916224211454
+    p = 0.043211836367845535 + u * p
+    p = -0.07552210986614227 + u * p
+    p = 0.10666002333164215 + u * p
+    p = -0.14211054146289825 + u * p
+    p = 0.19993773102760315 + u * p
+    return -0.33333152532577515 + u * p
+
+
+@triton.jit
+def atan_parts(az, HALF: tl.constexpr):
+    """For az = |z| (or NaN): (a, P, p, reduced) with atan(az) = pi/2 - a if ``reduced`` else a.
+
+    a = atan(t) = t + t p with t = 1/az if az > 1 (``reduced``) else az, u = t^2, P = P(u), p = u P; so on
+    the unreduced range atan(az)/az = 1 + p, which the Eq. 8 kernels use directly (no 1/alpha near
+    alpha = 0), and on the reduced one the caller folds pi/2 and the sign into one multiply-add. NaN
+    propagates (the comparison is false, the polynomial of NaN is NaN); +inf gives a = 0.
+    """
+    reduced = az > 1.0
+    t = tl.where(reduced, recip_pos(az), az)
     u = t * t
-    r = hi + (lo + (t + t * u * atan_poly(u)))
+    P = atan_poly(u, HALF)
+    p = u * P
+    return t + t * p, P, p, reduced
+
+
+@triton.jit
+def atan(x, HALF: tl.constexpr = False):
+    """atan of any x (odd: the sign is put back on atan(|x|)); pi/2 is fp32's (0.23 ulp off)."""
+    a, _, _, reduced = atan_parts(tl.abs(x), HALF)
+    r = tl.where(reduced, 1.5707963267948966 - a, a)
     return tl.where(x < 0, -r, r)

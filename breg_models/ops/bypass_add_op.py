@@ -20,7 +20,7 @@ from torch import Tensor
 from ..bypass import EQ8_KINDS, FUNCTIONS, project
 
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-_INT32_LIMIT = 2**31 - 4096  # past this, index arithmetic in the kernels switches to int64
+_INT32_LIMIT = 2**31 - 2**16  # an offset (or offset + block) past this makes the kernels index in int64
 
 
 def interpreter_on() -> bool:
@@ -85,12 +85,28 @@ def _scalar(p: Tensor, device: torch.device) -> Tensor:
     return p.detach().to(device=device, dtype=torch.float32).contiguous()
 
 
-def _grid(total: int):
-    return lambda meta: (triton_cdiv(total, meta["BLOCK"]),)
+def _max_offset(t: Tensor) -> int:
+    """The largest element offset a kernel can form for ``t``: sum of (size - 1) x stride, or its numel."""
+    return max(t.numel(), sum((s - 1) * st for s, st in zip(t.shape, t.stride(), strict=True) if s > 0))
 
 
-def triton_cdiv(a: int, b: int) -> int:
+def needs_int64(*tensors: Tensor) -> bool:
+    """Whether any offset into these tensors (dense or any strided view) can pass int32."""
+    return max(_max_offset(t) for t in tensors) >= _INT32_LIMIT
+
+
+def _flat(*tensors: Tensor) -> bool:
+    """One elementwise pass fits: same shape and strides, dense (NCHW or channels_last)."""
+    first = tensors[0]
+    return _is_dense(first) and all(t.shape == first.shape and t.stride() == first.stride() for t in tensors)
+
+
+def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
+
+
+def _tile_grid(spec, rows: int, channels: int, cols: int) -> tuple[int, int, int]:
+    return rows, _cdiv(channels, spec.config["BC"]), _cdiv(cols, spec.config["BW"])
 
 
 @torch.library.custom_op("breg::bypass_add", mutates_args=())
@@ -98,27 +114,28 @@ def bypass_add(x: Tensor, residual: Tensor, alpha: Tensor, beta: Tensor, stride:
     """y = P(H(x; alpha, beta)) + residual in one pass; y has residual's memory format."""
     _check(x, residual, stride)
     check_can_run(x)
-    fmt = _memory_format(residual)
-    y = torch.empty_like(residual, memory_format=fmt)
+    if x.dim() != 4:
+        x, residual = x.contiguous(), residual.contiguous()
+    y = torch.empty_like(residual, memory_format=_memory_format(residual))
     if y.numel() == 0:
         return y
     k = _kernels()
     a, b = _scalar(alpha, x.device), _scalar(beta, x.device)
-    idx64 = max(x.numel(), y.numel()) >= _INT32_LIMIT
-    if x.dim() != 4:
-        x, residual = x.contiguous(), residual.contiguous()
-        y = torch.empty_like(residual)
-    if x.dim() != 4 or (stride == 1 and x.shape == residual.shape and x.stride() == y.stride() and
-                        residual.stride() == y.stride() and _is_dense(x)):
-        k.fwd_flat[_grid(y.numel())](x, residual, y, a, b, y.numel(), IDX64=idx64)
+    idx64 = needs_int64(x, residual, y)
+    if stride == 1 and _flat(x, residual, y):
+        n = y.numel()
+        k.FWD_FLAT.launch((_cdiv(n, k.FWD_FLAT.config["BLOCK"]),), x, residual, y, a, b, n, IDX64=idx64)
         return y
-    r = residual.contiguous(memory_format=fmt)
-    n, cout, oh, ow = y.shape
+    nb, cout, oh, ow = y.shape
     cin, h, w = x.shape[1:]
-    k.fwd_proj[_grid(y.numel())](
-        x, r, y, a, b, y.numel(), cout, oh, ow, cin, h, w, (cout - cin) // 2, *x.stride(),
-        STRIDE2=stride == 2, CL=fmt == torch.channels_last, IDX64=idx64,
-    )
+    pad = (cout - cin) // 2
+    grid = _tile_grid(k.FWD_PROJ, nb * oh, cin, ow)
+    k.FWD_PROJ.launch(grid, x, residual, y, a, b, cin, oh, ow, h, w, pad, *x.stride(), *residual.stride(),
+                      *y.stride(), STRIDE2=stride == 2, IDX64=idx64)
+    if cout > cin:
+        grid = _tile_grid(k.FWD_PAD, nb * oh, cout - cin, ow)
+        k.FWD_PAD.launch(grid, residual, y, cout - cin, oh, ow, cin, pad, *residual.stride(), *y.stride(),
+                         IDX64=idx64)
     return y
 
 
@@ -131,33 +148,35 @@ def _(x, residual, alpha, beta, stride):
 @torch.library.custom_op("breg::bypass_add_backward", mutates_args=())
 def bypass_add_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Tensor, stride: int
                         ) -> tuple[Tensor, Tensor, Tensor]:
-    """(dL/dx, dL/dalpha, dL/dbeta) from dL/dy; the two scalars are fp32 and deterministic."""
+    """(dL/dx, dL/dalpha, dL/dbeta) from dL/dy in two launches: the elementwise kernel, which leaves one
+    partial sum of each scalar per program, and `sum_partials`, which adds them in a fixed order."""
     check_can_run(x)
-    fmt = _memory_format(x)
-    x = x.contiguous(memory_format=fmt)
-    dx = torch.empty_like(x, memory_format=fmt)
+    if x.dim() != 4:
+        x, grad = x.contiguous(), grad.contiguous()
+    dx = torch.empty_like(x, memory_format=_memory_format(x))
+    da = torch.empty((), device=x.device, dtype=torch.float32)
+    db = torch.empty((), device=x.device, dtype=torch.float32)
     if x.numel() == 0:
-        return dx, x.new_zeros((), dtype=torch.float32), x.new_zeros((), dtype=torch.float32)
+        return dx, da.zero_(), db.zero_()
     k = _kernels()
     a, b = _scalar(alpha, x.device), _scalar(beta, x.device)
-    total = x.numel()
-    idx64 = max(total, grad.numel()) >= _INT32_LIMIT
-    # One slot per program of the smallest block; autotune zeroes them per trial (reset_to_zero), so the
-    # slots a larger block leaves unused are 0 and the fixed-order sum below is the same for every config.
-    slots = triton_cdiv(total, k.MIN_BLOCK)
-    pa = torch.zeros(slots, device=x.device, dtype=torch.float32)
-    pb = torch.zeros(slots, device=x.device, dtype=torch.float32)
-    if x.dim() != 4:
-        grad = grad.contiguous()
-    if x.dim() != 4 or (stride == 1 and grad.shape == x.shape and grad.stride() == x.stride()):
-        k.bwd_flat[_grid(total)](x, grad, dx, a, b, pa, pb, total, IDX64=idx64)
+    idx64 = needs_int64(x, grad, dx)
+    if stride == 1 and _flat(x, grad, dx):
+        n = x.numel()
+        grid = (_cdiv(n, k.BWD_FLAT.config["BLOCK"]),)
+        part = torch.empty(2 * grid[0], device=x.device, dtype=torch.float32)
+        k.BWD_FLAT.launch(grid, x, grad, dx, a, b, part, n, IDX64=idx64)
     else:
-        cin, h, w = x.shape[1:]
-        k.bwd_proj[_grid(total)](
-            x, grad, dx, a, b, pa, pb, total, cin, h, w, (grad.shape[1] - cin) // 2, *grad.stride(),
-            STRIDE2=stride == 2, CL=fmt == torch.channels_last, IDX64=idx64,
-        )
-    return dx, pa.sum(dtype=torch.float64).float(), pb.sum(dtype=torch.float64).float()
+        if dx.stride() != x.stride():  # a non-dense x: compute on a dense copy, dx in its layout
+            x = x.contiguous(memory_format=_memory_format(dx))
+        nb, cin, h, w = x.shape
+        oh, ow = grad.shape[2:]
+        grid = _tile_grid(k.BWD_PROJ, nb * oh, cin, ow)
+        part = torch.empty(2 * grid[0] * grid[1] * grid[2], device=x.device, dtype=torch.float32)
+        k.BWD_PROJ.launch(grid, x, grad, dx, a, b, part, cin, oh, ow, h, w, (grad.shape[1] - cin) // 2,
+                          *x.stride(), *grad.stride(), STRIDE2=stride == 2, IDX64=idx64)
+    k.SUM_PARTIALS.launch((1,), part, da, db, part.numel() // 2)
+    return dx, da, db
 
 
 @bypass_add_backward.register_fake
@@ -184,6 +203,19 @@ def _backward(ctx, grad):
 
 
 bypass_add.register_autograd(_backward, setup_context=_setup_context)
+
+
+def _no_double_backward(ctx, *grads):
+    raise RuntimeError("breg::bypass_add has no second derivative (double backward, e.g. a gradient penalty): "
+                       "build the model with bypass_impl='eager' or 'compile' for that")
+
+
+def _save_nothing(ctx, inputs, output):
+    pass
+
+
+# Without a formula autograd would say "no autograd formula was registered"; this says what to do instead.
+bypass_add_backward.register_autograd(_no_double_backward, setup_context=_save_nothing)
 
 
 # ---- the other implementations the Shortcut and the benchmark compare against ---------------------------
