@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -47,3 +48,21 @@ def int_list(text: str) -> list[int]:
         return [int(t) for t in text.replace(",", " ").split()]
     except ValueError:
         raise ValueError(f"expected a comma-separated list of integers, got {text!r}") from None
+
+
+def check_output_path(path: str | Path | None, option: str) -> None:
+    """Fail before any work, in one line, if ``path`` cannot become a file: it is a folder, or a file stands
+    where one of its folders would go, or the folder that would hold it is read-only. Missing folders are
+    fine: `write_output` and `ResultsStore.append` create them."""
+    if path is None or str(path) in ("", "-"):
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"{option} {path}: is a folder, not a file")
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {path}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"{option} {path}: not writable")

@@ -5,7 +5,8 @@ the linear layer and batch norm use fvcore's own handles; ELU and the global ave
 would skip, get a handle here (one operation per element). The shortcut y = P(H(x)) + F is counted from
 its shapes by `shortcut_cost`, not from the ops that happen to implement it, so the eager bypass, its
 compiled form and the fused Triton op give the same totals. Any op still unhandled is reported, never
-silently dropped. FLOPs = 2 x MACs, labelled as such.
+silently dropped. FLOPs = 2 x MACs, labelled as such. fvcore is imported only to count FLOPs, so parameter
+counts (and the modules that import this one) work where fvcore is not installed.
 """
 
 from __future__ import annotations
@@ -13,17 +14,19 @@ from __future__ import annotations
 from collections import Counter
 
 import torch
-from fvcore.nn import FlopCountAnalysis
-from fvcore.nn.jit_handles import elementwise_flop_counter
 from torch import nn
 
 from breg_models.bypass import Shortcut
 from breg_models.cost import shortcut_cost
 
-_ELEMENTWISE_HANDLES = {
-    "aten::elu": elementwise_flop_counter(0, 1),
-    "aten::mean": elementwise_flop_counter(1, 0),  # the global average pool of the head
-}
+
+def _elementwise_handles() -> dict:
+    from fvcore.nn.jit_handles import elementwise_flop_counter
+
+    return {
+        "aten::elu": elementwise_flop_counter(0, 1),
+        "aten::mean": elementwise_flop_counter(1, 0),  # the global average pool of the head
+    }
 
 
 def count_params(model: nn.Module) -> dict:
@@ -37,13 +40,17 @@ def count_params(model: nn.Module) -> dict:
 
 def count_flops(model: nn.Module, input_size: int = 64, by_stage: bool = False) -> dict:
     """MACs of one forward pass of one (3, input_size, input_size) image, by category, plus what fvcore
-    could not count (``skipped_ops``, empty for every network of the zoo)."""
+    could not count (``skipped_ops``, empty for every network of the zoo). The image is put on the model's
+    device, so a model whose fused shortcuts need CUDA is counted there."""
+    from fvcore.nn import FlopCountAnalysis
+
     model = model.eval()
-    x = torch.zeros(1, 3, input_size, input_size)
+    device = next(model.parameters(), torch.zeros(())).device
+    x = torch.zeros(1, 3, input_size, input_size, device=device)
     shortcuts = {name: m for name, m in model.named_modules() if isinstance(m, Shortcut)}
     shapes = _shortcut_shapes(model, shortcuts, x)
     analysis = FlopCountAnalysis(model, x)
-    for op, handle in {**_ELEMENTWISE_HANDLES, **_custom_op_handles()}.items():
+    for op, handle in {**_elementwise_handles(), **_custom_op_handles()}.items():
         analysis.set_op_handle(op, handle)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)

@@ -4,8 +4,16 @@ An epoch is the size of AffectNet's training set (287,651 images, the default on
 (28,709), at 64x64, batch 128, made of `synth` faces rendered straight into GPU memory as uint8 (the time
 does not depend on pixel content). Each step is the training step of `bench.train` (augmentation on the
 device, focal loss, Adam), so the input pipeline never leaves the GPU; a ``data-only`` row times that
-pipeline alone to show it is far from the bottleneck. Per config: one warm-up epoch, then the median of
-the timed epochs, CUDA-synchronised; images per second, peak GPU memory. Each config is a cell of
+pipeline alone to show it is far from the bottleneck.
+
+Per config, by default, a budget of steps rather than whole epochs (15 configs x 4 AffectNet epochs take
+25-40 minutes on an H100): ``--warmup-steps`` untimed steps (compilation, autotuning, allocator; GPU default
+200), then ``--steps`` timed steps (GPU default 100) in samples of up to 10 steps each, CUDA-synchronised at
+each sample's ends so the GPU's queue is not drained every step. The epoch is extrapolated as steps per
+epoch (epoch size / batch) x the median step time, and the row says so (``extrapolated``, ``timed_steps``).
+Batches are drawn at random from a pool of at most 16,384 images, since step time does not depend on the
+set's size. ``--epochs N`` times N whole epochs instead (after ``--warmup`` epochs): the median epoch.
+Either way: images per second and peak GPU memory over the timed part. Each config is a cell of
 `bench.executor.run_cells` (``--executor ray`` fans them out; finished rows are skipped on a rerun). The
 printed table (`reports.epoch_time`) adds what needs several rows: the speed-up of each bypass
 implementation over the baselines timed with the same settings (triton over eager and compile),
@@ -14,7 +22,7 @@ H100 target: bregnext50 at >= 20,000 images/s with bf16, channels_last and the T
 <= 15 s).
 
 Without a GPU (or with ``--device cpu``) the defaults shrink to a smoke run that finishes in about a
-minute: bregnext50, eager bypass, one timed epoch of 64 images (one batch) after a warm-up epoch.
+minute: bregnext50, eager bypass, an epoch of 64 images (one batch) timed as 1 step after 1 warm-up step.
 Those rows are labelled ``device: cpu``; they show the harness works, not what the target measures.
 """
 
@@ -29,7 +37,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from bench.cli import UsageError, run_main, write_output
+from bench.cli import UsageError, check_output_path, run_main, write_output
 from bench.data import AugmentConfig, augment_and_normalise, make_synth
 from bench.executor import add_executor_args, executor_kwargs, run_cells
 from bench.results import ResultsStore
@@ -48,9 +56,13 @@ from reports.render import FORMATS
 
 COMMAND = "epoch_time"
 EPOCH_SIZES = {"affectnet": AFFECTNET_EPOCH, "fer2013": 28_709}
-CPU_DEFAULTS = {"models": "bregnext50", "bypass_impls": "eager", "epoch_size": "64", "epochs": 1, "amp": "off"}
+CPU_DEFAULTS = {"models": "bregnext50", "bypass_impls": "eager", "epoch_size": "64", "amp": "off",
+                "steps": 1, "warmup_steps": 1}
 GPU_DEFAULTS = {"models": "resnet32,resnet50,bregnet32,bregnet50,bregnext32,bregnext50",
-                "bypass_impls": "eager,compile,triton", "epoch_size": "affectnet", "epochs": 3, "amp": "bf16"}
+                "bypass_impls": "eager,compile,triton", "epoch_size": "affectnet", "amp": "bf16",
+                "steps": 100, "warmup_steps": 200}
+STEPS_PER_SAMPLE = 10  # timed steps between two synchronisations (fewer when --steps is small)
+STEP_POOL = 16_384  # images a step budget draws its batches from
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,8 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epoch-size", default=None, help="affectnet (287,651) | fer2013 (28,709) | a number "
                                                       "(GPU default: affectnet; CPU: 64)")
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--epochs", type=int, default=None, help="timed epochs (GPU default 3, CPU 1)")
-    p.add_argument("--warmup", type=int, default=1, help="untimed epochs first (compilation, autotuning)")
+    p.add_argument("--steps", type=int, default=None, help="timed steps the epoch is extrapolated from (GPU "
+                                                           "default 100, CPU 1)")
+    p.add_argument("--warmup-steps", type=int, default=None, help="untimed steps first: compilation, autotuning "
+                                                                  "(GPU default 200, CPU 1)")
+    p.add_argument("--epochs", type=int, default=None, help="time this many whole epochs instead of a step budget")
+    p.add_argument("--warmup", type=int, default=None, help="with --epochs: untimed epochs first (default 1)")
     p.add_argument("--image-size", type=int, default=64)
     p.add_argument("--amp", choices=tuple(AMP), default=None, help="GPU default bf16, CPU off")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
@@ -79,10 +95,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settle(args, device: torch.device) -> None:
+    check_output_path(args.out, "--out")
+    check_output_path(args.results, "--results")
+    full_epochs = args.epochs is not None
+    if full_epochs and (args.steps is not None or args.warmup_steps is not None):
+        raise UsageError("--epochs times whole epochs, --steps/--warmup-steps a step budget: give one or the other")
+    if not full_epochs and args.warmup is not None:
+        raise UsageError("--warmup counts epochs and goes with --epochs; a step budget's is --warmup-steps")
     defaults = GPU_DEFAULTS if device.type == "cuda" else CPU_DEFAULTS
     for key, value in defaults.items():
-        if getattr(args, key) is None:
+        if getattr(args, key) is None and (key not in ("steps", "warmup_steps") or not full_epochs):
             setattr(args, key, value)
+    if full_epochs and args.warmup is None:
+        args.warmup = 1
     if args.channels_last is None:
         args.channels_last = device.type == "cuda"
     if args.amp == "fp16" and device.type != "cuda":
@@ -92,11 +117,14 @@ def _settle(args, device: torch.device) -> None:
         args.n_images = int(size)
     except ValueError:
         raise UsageError(f"--epoch-size must be affectnet, fer2013 or a number, not {args.epoch_size!r}") from None
-    for name in ("n_images", "batch_size", "epochs", "image_size"):
+    for name in ("n_images", "batch_size", "image_size", "epochs" if full_epochs else "steps"):
         if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.warmup < 0:
-        raise UsageError("--warmup must be at least 0")
+            raise UsageError(f"--{name.replace('_', '-').replace('n-images', 'epoch-size')} must be at least 1")
+    for name in ("warmup",) if full_epochs else ("warmup_steps",):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name.replace('_', '-')} must be at least 0")
+    if not full_epochs and min(args.batch_size, args.n_images) < 2:
+        raise UsageError("a step needs a batch of at least 2 images (BatchNorm)")
 
 
 def _sync(device: torch.device) -> None:
@@ -127,6 +155,39 @@ def time_epochs(run_batch, n: int, batch_size: int, epochs: int, warmup: int, de
     return times, peak
 
 
+def steps_per_sample(steps: int) -> int:
+    """Steps timed between two synchronisations: 10, or fewer so that a small budget still gives 2+ samples."""
+    return max(1, min(STEPS_PER_SAMPLE, steps // 2))
+
+
+def time_steps(run_batch, n: int, batch_size: int, steps: int, warmup_steps: int, device: torch.device,
+               bar: tqdm | None = None) -> tuple[list[float], int | None]:
+    """Run ``warmup_steps`` + ``steps`` steps of ``run_batch(index)`` on random batches of min(batch_size, n)
+    of ``n`` images; seconds per step of each timed sample (`steps_per_sample` steps between two
+    synchronisations; a remainder of steps is not timed) and the peak GPU memory over them."""
+    gen = torch.Generator(device=device).manual_seed(0)
+    per = steps_per_sample(steps)
+    samples = steps // per
+    batch = min(batch_size, n)
+    batches = [torch.randperm(n, device=device, generator=gen)[:batch] for _ in range(warmup_steps + samples * per)]
+    for idx in batches[:warmup_steps]:
+        run_batch(idx)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for s in range(samples):
+        _sync(device)
+        start = time.perf_counter()
+        for idx in batches[warmup_steps + s * per: warmup_steps + (s + 1) * per]:
+            run_batch(idx)
+        _sync(device)
+        times.append((time.perf_counter() - start) / per)
+        if bar is not None:
+            bar.update()
+    peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    return times, peak
+
+
 def cells(args, device: torch.device) -> list[dict]:
     """One config per (network, implementation), the data-pipeline row first unless turned off."""
     from breg_models import get_spec, resolve_names
@@ -140,9 +201,11 @@ def cells(args, device: torch.device) -> list[dict]:
     impls = sorted(set(impls), key=IMPL_ORDER.index)
     for impl in impls:
         check_bypass_impl(impl, device)
+    budget = {"epochs": args.epochs, "warmup": args.warmup} if args.epochs is not None else {
+        "steps": args.steps, "warmup_steps": args.warmup_steps}
     common = {"epoch_size": args.n_images, "batch_size": args.batch_size, "image_size": args.image_size,
-              "amp": args.amp, "channels_last": args.channels_last, "epochs": args.epochs,
-              "warmup": args.warmup, "device": device.type, "seed": args.seed}
+              "amp": args.amp, "channels_last": args.channels_last, **budget, "device": device.type,
+              "seed": args.seed}
     if args.compile:  # only when set, so rows stored before the option existed still match
         common["compile"] = True
     jobs = [] if args.no_data_row else [("data-only", None)]
@@ -180,12 +243,20 @@ def synth_data(n: int, seed: int, image_size: int, device: str):
 
 
 def run_cell(config: dict) -> tuple[dict, dict]:
-    """Time one config (the executor's cell function): median epoch, images/s, peak GPU memory."""
+    """Time one config (the executor's cell function): seconds per epoch (median of whole epochs, or
+    extrapolated from a step budget), images/s, peak GPU memory."""
+    import torch._dynamo
+
     device = torch.device(config["device"])
+    torch._dynamo.reset()  # a 'compile' cell compiles afresh, not into an earlier cell's recompile budget
     set_determinism(config["seed"], False)
     n, bs = config["epoch_size"], config["batch_size"]
+    steps = config.get("steps")
+    budget = {"steps": steps, "warmup_steps": config["warmup_steps"]} if steps is not None else {
+        "epochs": config["epochs"], "warmup": config["warmup"]}
+    pool = min(n, STEP_POOL) if steps is not None else n
     if config["model"] == "data-only":
-        data = synth_data(n, config["seed"], config["image_size"], str(device))
+        data = synth_data(pool, config["seed"], config["image_size"], str(device))
         augment = AugmentConfig()
         aug_gen = torch.Generator(device=device).manual_seed(config["seed"])
 
@@ -194,27 +265,38 @@ def run_cell(config: dict) -> tuple[dict, dict]:
             if config["channels_last"]:
                 x.contiguous(memory_format=torch.channels_last)
 
-        times, peak = time_epochs(run_batch, n, bs, config["epochs"], config["warmup"], device)
+        if steps is not None:
+            times, peak = time_steps(run_batch, pool, bs, steps, config["warmup_steps"], device)
+        else:
+            times, peak = time_epochs(run_batch, n, bs, config["epochs"], config["warmup"], device)
     else:
-        times, peak = time_training(config["model"], device, n=n, batch_size=bs, epochs=config["epochs"],
-                                    warmup=config["warmup"], image_size=config["image_size"], amp=config["amp"],
-                                    channels_last=config["channels_last"], bypass_impl=config["bypass_impl"],
-                                    seed=config["seed"], compile=config.get("compile", False))
+        times, peak = time_training(config["model"], device, n=pool, batch_size=bs, image_size=config["image_size"],
+                                    amp=config["amp"], channels_last=config["channels_last"],
+                                    bypass_impl=config["bypass_impl"], seed=config["seed"],
+                                    compile=config.get("compile", False), **budget)
     if device.type == "cuda":
         torch.cuda.empty_cache()
     median = statistics.median(times)
-    metrics = {"epoch_s": median, "images_per_s": n / median,
-               "peak_gpu_mem_gib": None if peak is None else peak / 2**30}
-    return metrics, {"epoch_s_all": times, "epoch_s_min": min(times), "epoch_s_max": max(times)}
+    peak_gib = None if peak is None else peak / 2**30
+    if steps is None:
+        return ({"epoch_s": median, "images_per_s": n / median, "peak_gpu_mem_gib": peak_gib, "extrapolated": False},
+                {"epoch_s_all": times, "epoch_s_min": min(times), "epoch_s_max": max(times)})
+    steps_per_epoch = n / min(bs, pool)  # the last, partial batch counts as its share of a step
+    per = steps_per_sample(steps)
+    return ({"epoch_s": steps_per_epoch * median, "images_per_s": min(bs, pool) / median,
+             "peak_gpu_mem_gib": peak_gib, "extrapolated": True, "timed_steps": per * len(times), "step_s": median,
+             "steps_per_epoch": steps_per_epoch},
+            {"step_s_all": times, "steps_per_sample": per, "warmup_steps": config["warmup_steps"]})
 
 
 def time_training(model_name: str, device, *, task: str = "categorical", n: int, batch_size: int = 128,
                   epochs: int = 3, warmup: int = 1, image_size: int = 64, amp: str = "off",
                   channels_last: bool = False, bypass_impl: str = "eager", seed: int = 0, compile: bool = False,
-                  data=None, bar: tqdm | None = None) -> tuple[list[float], int | None]:
+                  data=None, bar: tqdm | None = None, steps: int | None = None,
+                  warmup_steps: int = 0) -> tuple[list[float], int | None]:
     """Seconds of each timed training epoch of ``n`` synth images (``data``: a set already on the device,
     else the process's cached one) and the peak GPU memory; the step is `bench.train`'s (augment, forward,
-    loss, backward, Adam)."""
+    loss, backward, Adam). With ``steps``: seconds per step of each timed sample of `time_steps` instead."""
     from breg_models import create_model
 
     device = torch.device(device)
@@ -231,6 +313,9 @@ def time_training(model_name: str, device, *, task: str = "categorical", n: int,
                 make_optimizer(param_groups(model, 1e-4), 1e-4, device), scaler, device, amp, channels_last,
                 augment, torch.Generator(device=device).manual_seed(seed))
     targets = data.targets(task)
+    if steps is not None:
+        return time_steps(lambda idx: step(data.images[idx], targets[idx]), n, batch_size, steps, warmup_steps,
+                          device, bar)
     return time_epochs(lambda idx: step(data.images[idx], targets[idx]), n, batch_size, epochs, warmup, device,
                        bar)
 

@@ -19,6 +19,7 @@ from .depth import render_depth_sweep
 from .epoch_time import render_epoch_time
 from .gradflow import render_gradflow
 from .kernel import render_kernel
+from .kernel_aot import render_kernel_aot
 from .train import render_train
 
 # command -> (file stem, renderer(rows, fmt, caption) -> text)
@@ -28,6 +29,7 @@ TABLES: dict[str, tuple[str, Callable[..., str]]] = {
     "ablation": ("ablation_tables_8_9", render_ablation),
     "gradflow": ("gradient_flow", render_gradflow),
     "kernel": ("kernel_benchmark", render_kernel),
+    "kernel_aot": ("kernel_aot", render_kernel_aot),
     "epoch_time": ("epoch_time", render_epoch_time),
     "train": ("training_runs", render_train),
 }

@@ -48,10 +48,19 @@ def speedups(rows: list[dict]) -> list[dict]:
     return out
 
 
+def timed(row: dict) -> str:
+    """What an epoch time was measured from: whole epochs, or a step budget it was extrapolated from."""
+    if row["metrics"].get("extrapolated"):
+        return f"{row['metrics'].get('timed_steps')} steps, extrapolated"
+    epochs = row["config"].get("epochs")
+    return f"{epochs} epoch{'s' if epochs != 1 else ''}" if epochs is not None else "n/a"
+
+
 def epoch_time_frame(rows: list[dict]) -> pd.DataFrame:
     """One line per measured row, then BReG-Net's published epoch as a last line labelled 'published'."""
     frame = flat_frame(rows, CONFIG, METRICS)
     frame.insert(0, "source", "measured")
+    frame.insert(frame.columns.get_loc("epoch_s"), "timed", [timed(r) for r in rows])
     ups = pd.DataFrame(speedups(rows), index=frame.index, columns=[f"speedup_vs_{i}" for i in IMPL_ORDER])
     frame = pd.concat([frame, ups.dropna(axis=1, how="all")], axis=1)
     paper = published_epoch_s()
@@ -69,7 +78,10 @@ def epoch_time_frame(rows: list[dict]) -> pd.DataFrame:
 def render_epoch_time(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
     notes = [f"The last line is a published value, not a measurement: BReG-Net's mean epoch of "
              f"{published_epoch_s():.2f} s on AffectNet (categorical) on a {PUBLISHED_DEVICE}. speedup_vs_published "
-             f"is its ratio to a measured epoch, given only for full AffectNet epochs ({AFFECTNET_EPOCH:,} images).",
+             f"is its ratio to a measured epoch, given only for AffectNet-sized epochs ({AFFECTNET_EPOCH:,} "
+             "images, timed whole or extrapolated).",
+             "timed: whole epochs (their median), or the steps an epoch was extrapolated from (steps per epoch x "
+             "the median step, after a warm-up of steps).",
              "speedup_vs_<impl>: epoch time of that implementation over this row's, same settings otherwise.",
              f"Target (H100): {TARGET['model']} >= {TARGET['images_per_s']:,} images/s (bf16, channels_last, "
              "Triton bypass); meets_target is checked on its CUDA rows only, n/a elsewhere. CPU rows show that "

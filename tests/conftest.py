@@ -2,7 +2,10 @@
 
 - The Triton kernels run under the CPU interpreter when there is no GPU (native on a GPU), unless the caller
   set TRITON_INTERPRET; it is set before any test launches a kernel, since triton.jit fixes the mode then.
-  Tests of the "triton cannot run here" errors set TRITON_INTERPRET=0 themselves.
+  Tests of the "triton cannot run here" errors set TRITON_INTERPRET=0 themselves. Kernel tests put their
+  tensors on `breg_models.ops.testing.kernel_device()`: CUDA when native, the CPU when interpreted.
+- Interpreted, fp32 -> bf16 rounds to nearest even as on the GPU (`breg_models.ops.interpreter_rounding`), not
+  by the interpreter's truncation, so a CI pass in bf16 means what a GPU pass means.
 - Every test runs in its own empty folder, so entry points' default paths (results/, checkpoints/) never
   write into the checkout.
 """
@@ -13,6 +16,10 @@ import pytest
 import torch
 
 os.environ.setdefault("TRITON_INTERPRET", "0" if torch.cuda.is_available() else "1")
+if os.environ["TRITON_INTERPRET"] == "1":
+    from breg_models.ops import interpreter_rounding
+
+    interpreter_rounding.install()
 
 
 @pytest.fixture(autouse=True)

@@ -76,7 +76,11 @@ def _eq8_grads(x, alpha, s2, c_z, k, inv_s2, inv_alpha, c_db, HALF: tl.constexpr
     """
     h, P, p, reduced, xs = _eq8(x, c_z, k, inv_s2, HALF)
     ax = alpha * x
-    hp = recip_pos(ax * ax + s2)  # (alpha x)^2 first: alpha^2 alone can underflow
+    v = ax * ax + s2  # (alpha x)^2 first: alpha^2 alone can underflow
+    if HALF:
+        hp = recip_pos(v)
+    else:  # fp32 dx feeds every earlier layer: div.full (<= 2 ulp) keeps it as close as eager's
+        hp = 1.0 / v
     xhp = x * hp
     da = tl.where(reduced, (xhp - h) * inv_alpha, -(ax * xs) * xs * (hp * s2 + P))
     db = c_db * xhp + c_db * h

@@ -8,6 +8,9 @@ from bench.complexity import count_flops, count_params
 from breg_models import BYPASS_FUNCTIONS, create_model, list_models, units
 from breg_models.cost import BYPASS_OPS, shortcut_cost
 
+# every test here counts FLOPs (parameter counts alone are covered by tests/breg_models/test_zoo.py)
+pytest.importorskip("fvcore", reason="FLOP counting needs fvcore, which is not installed")
+
 
 @pytest.mark.parametrize("name", list_models())
 def test_conv_and_linear_macs_agree_with_flop_counter_mode(name):

@@ -1,6 +1,7 @@
 """bench.epoch_time on the CPU with tiny epochs; the GPU timing itself skips without CUDA."""
 
 import json
+import statistics
 
 import pytest
 import torch
@@ -61,6 +62,69 @@ def test_executor_options_and_failed_cell(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "1 of 2 cells failed (first: RuntimeError: no kernel)" in err.splitlines()[-1]
     assert [r["config"]["model"] for r in ResultsStore(store).rows()] == ["data-only"]
+
+
+STEPS = ["--models", "bregnext26", "--epoch-size", "40", "--batch-size", "8", "--image-size", "32", "--steps", "4",
+         "--warmup-steps", "1", "--device", "cpu", "--no-data-row"]
+
+
+def test_step_budget_extrapolates_the_epoch(tmp_path, capsys):
+    store = tmp_path / "e.jsonl"
+    assert run_main(epoch_time.main, STEPS + ["--results", str(store), "--format", "json"]) == 0
+    (row,) = ResultsStore(store).rows("epoch_time")
+    assert row["config"]["steps"] == 4 and row["config"]["warmup_steps"] == 1 and "epochs" not in row["config"]
+    m, t = row["metrics"], row["timings"]
+    assert m["extrapolated"] is True and m["timed_steps"] == 4 and m["steps_per_epoch"] == 5
+    assert m["step_s"] == pytest.approx(statistics.median(t["step_s_all"])) and len(t["step_s_all"]) == 2
+    assert m["epoch_s"] == pytest.approx(40 / 8 * m["step_s"]) and m["images_per_s"] == pytest.approx(8 / m["step_s"])
+    printed = json.loads(capsys.readouterr().out)["rows"]
+    assert printed[0]["timed"] == "4 steps, extrapolated"
+
+
+def test_time_steps_runs_warmup_then_whole_samples():
+    seen = []
+    times, peak = epoch_time.time_steps(seen.append, n=20, batch_size=8, steps=5, warmup_steps=3,
+                                        device=torch.device("cpu"))
+    assert len(seen) == 3 + 4 and len(times) == 2 and peak is None  # samples of 2 steps; the 5th is not timed
+    assert all(len(idx) == 8 and len(set(idx.tolist())) == 8 and int(idx.max()) < 20 for idx in seen)
+    assert epoch_time.steps_per_sample(100) == 10 and epoch_time.steps_per_sample(1) == 1
+
+
+def test_gpu_defaults_are_step_budgets_and_epochs_stay_available():
+    args = epoch_time.build_parser().parse_args(["--results", ""])
+    epoch_time._settle(args, torch.device("cuda"))
+    assert (args.steps, args.warmup_steps, args.epochs, args.n_images) == (100, 200, None, 287_651)
+    assert len(args.models.split(",")) == 6
+    args = epoch_time.build_parser().parse_args(["--epochs", "3", "--results", ""])
+    epoch_time._settle(args, torch.device("cuda"))
+    assert (args.epochs, args.warmup, args.steps, args.warmup_steps) == (3, 1, None, None)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--epochs", "2"], "give one or the other"),
+    (["--warmup", "1"], "--warmup counts epochs"),
+    (["--steps", "0"], "--steps must be at least 1"),
+    (["--warmup-steps", "-1"], "--warmup-steps must be at least 0"),
+    (["--epoch-size", "1"], "batch of at least 2"),
+])
+def test_budget_errors(extra, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(epoch_time, "time_training", lambda *a, **k: pytest.fail("ran before checking arguments"))
+    assert run_main(epoch_time.main, STEPS + ["--results", str(tmp_path / "e.jsonl"), *extra]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and "Traceback" not in "\n".join(err)
+
+
+@pytest.mark.parametrize("option", ["--results", "--out"])
+def test_unusable_paths_fail_before_any_work(option, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(epoch_time, "time_training", lambda *a, **k: pytest.fail("ran before checking paths"))
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "file").write_text("x")
+    for bad, message in ((tmp_path / "taken", "is a folder"), (tmp_path / "file" / "t.md", "is a file, not a folder")):
+        argv = STEPS + ["--results", str(tmp_path / "e.jsonl"), option, str(bad)]
+        assert run_main(epoch_time.main, argv) == 1
+        err = capsys.readouterr().err.strip()
+        assert f"{option} {bad}: " in err and message in err and "\n" not in err
+    assert not (tmp_path / "e.jsonl").exists()
 
 
 def test_time_training_dimensional():

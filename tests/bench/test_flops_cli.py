@@ -15,6 +15,7 @@ MODELS = ["bregnext26", "resnet32"]
 
 
 def run(capsys, *args):
+    pytest.importorskip("fvcore", reason="FLOP counting needs fvcore, which is not installed")
     code = main(list(args))
     out = capsys.readouterr().out
     assert code == 0
@@ -54,6 +55,7 @@ def test_by_stage_csv(capsys):
 
 
 def test_results_store_and_out_file(tmp_path, capsys):
+    pytest.importorskip("fvcore", reason="FLOP counting needs fvcore, which is not installed")
     out = tmp_path / "t.md"
     store = tmp_path / "flops.jsonl"
     assert main(["--models", "bregnext26", "--input-size", "16", "--out", str(out), "--results", str(store)]) == 0

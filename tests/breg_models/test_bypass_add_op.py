@@ -1,4 +1,5 @@
-"""The fused Eq. 8 shortcut op (breg::bypass_add) against the float64 reference, on the CPU interpreter.
+"""The fused Eq. 8 shortcut op (breg::bypass_add) against the float64 reference: interpreted on the CPU (CI), or
+natively on CUDA tensors where a GPU runs the kernels (`kernel_device`), the same cases either way.
 
 Tolerances. fp32: per element, |y - ref| <= 8 eps (P(|H|) + |F|): atan is within ~2 ulp (test_tl_atan), Eq. 8
 adds a handful of roundings (1/sqrt(s^2), x/s^2, the pool sum and divide, the add). dx likewise, 8 eps |dx|.
@@ -18,8 +19,9 @@ import torch
 
 from breg_models.bypass import Bypass, Shortcut, project
 from breg_models.ops.bypass_add_op import bypass_add, bypass_add_backward
-from breg_models.ops.testing import make_inputs, reference_all, run_eager, run_op
+from breg_models.ops.testing import kernel_device, make_inputs, reference_all, run_eager, run_op
 
+DEVICE = kernel_device()
 EPS32 = torch.finfo(torch.float32).eps
 # the interpreter evaluates both sides of tl.where with numpy, which warns on the unused overflowing side
 pytestmark = [pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning"),
@@ -61,7 +63,7 @@ def _check_fp32(out, ref, factor=8.0):
 @pytest.mark.parametrize("alpha,beta", PARAMS)
 def test_fp32_against_float64_reference(case, alpha, beta):
     shape, cout, stride = case
-    x, r, dy = make_inputs(shape, cout, stride, specials=True)
+    x, r, dy = make_inputs(shape, cout, stride, specials=True, device=DEVICE)
     out = run_op(x, r, dy, alpha, beta, stride)
     assert out[0].shape == r.shape and out[0].dtype == torch.float32
     _check_fp32(out, reference_all(x, r, dy, alpha, beta, stride))
@@ -71,7 +73,7 @@ def test_fp32_against_float64_reference(case, alpha, beta):
 @pytest.mark.parametrize("case", [CASES[0], CASES[2], CASES[4], CASES[7]], ids=_ids)
 def test_channels_last(case, layout):
     shape, cout, stride = case
-    x, r, dy = make_inputs(shape, cout, stride, layout=layout, specials=True)
+    x, r, dy = make_inputs(shape, cout, stride, layout=layout, specials=True, device=DEVICE)
     out = run_op(x, r, dy, 0.7, 1.3, stride)
     _check_fp32(out, reference_all(x, r, dy, 0.7, 1.3, stride))
     if layout == "cl":  # y follows F's memory format, dx follows x's
@@ -93,7 +95,7 @@ def _err(a, ref):
 @pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (1e-7, 0.5), (-0.8, 2.0), (2.5, 30.0)])
 def test_half_dtypes_twice_eager_rule(dtype, layout, case, alpha, beta):
     shape, cout, stride = case
-    x, r, dy = make_inputs(shape, cout, stride, dtype=dtype, layout=layout)
+    x, r, dy = make_inputs(shape, cout, stride, dtype=dtype, layout=layout, device=DEVICE)
     ref = reference_all(x, r, dy, alpha, beta, stride)
     kern = run_op(x, r, dy, alpha, beta, stride)
     eager = run_eager(x, r, dy, alpha, beta, stride)
@@ -107,15 +109,15 @@ def test_half_dtypes_twice_eager_rule(dtype, layout, case, alpha, beta):
 
 
 def test_grad_of_residual_is_dy_without_a_copy():
-    x, r, dy = make_inputs((2, 4, 5, 7), 8, 2)
+    x, r, dy = make_inputs((2, 4, 5, 7), 8, 2, device=DEVICE)
     _, _, dr, _, _ = run_op(x, r, dy, 1.0, 1.0, 2)
     assert dr.data_ptr() == dy.data_ptr()
 
 
 @pytest.mark.parametrize("stride,cout", [(1, 4), (2, 6)])
 def test_nan_and_inf_propagate_as_the_reference(stride, cout):
-    x, r, dy = make_inputs((1, 4, 6, 6), cout, stride)
-    x.view(-1)[[0, 9, 20]] = torch.tensor([float("nan"), float("inf"), -float("inf")])
+    x, r, dy = make_inputs((1, 4, 6, 6), cout, stride, device=DEVICE)
+    x.view(-1)[[0, 9, 20]] = torch.tensor([float("nan"), float("inf"), -float("inf")], device=DEVICE)
     for alpha in (1.0, 0.0):
         y, dx, _, _, _ = run_op(x, r, dy, alpha, 1.0, stride)
         ref = reference_all(x, r, dy, alpha, 1.0, stride)
@@ -128,7 +130,7 @@ def test_nan_and_inf_propagate_as_the_reference(stride, cout):
 
 @pytest.mark.parametrize("alpha", [0.0, 1e-30, -1e-20, 1e-10])
 def test_alpha_to_zero_is_the_linear_limit(alpha):
-    x = torch.linspace(-50, 50, 101).reshape(1, 1, 1, 101)
+    x = torch.linspace(-50, 50, 101, device=DEVICE).reshape(1, 1, 1, 101)
     r = torch.zeros_like(x)
     y, dx, _, da, db = run_op(x, r, torch.ones_like(x), alpha, 2.0, 1)
     assert torch.isfinite(y).all() and torch.isfinite(dx).all() and math.isfinite(da) and math.isfinite(db)
@@ -143,13 +145,13 @@ def _eager64(x, r, a, b, stride):
 @pytest.mark.parametrize("stride,cout", [(1, 3), (2, 5)])
 @pytest.mark.parametrize("alpha,beta", [(1.0, 1.0), (0.3, -0.7), (-1.2, 0.2)])
 def test_gradcheck_reference_and_kernel_agrees(stride, cout, alpha, beta):
-    x, r, dy = make_inputs((2, 3, 5, 5), cout, stride)
-    args64 = [x.double().requires_grad_(), r.double().requires_grad_(),
+    x, r, dy = make_inputs((2, 3, 5, 5), cout, stride, device=DEVICE)
+    args64 = [x.cpu().double().requires_grad_(), r.cpu().double().requires_grad_(),
               torch.tensor(alpha, dtype=torch.float64, requires_grad=True),
               torch.tensor(beta, dtype=torch.float64, requires_grad=True)]
     assert torch.autograd.gradcheck(lambda *a: _eager64(*a, stride), args64)
     y64 = _eager64(*args64, stride)
-    want = torch.autograd.grad(y64, args64, dy.double())
+    want = [g.to(DEVICE) for g in torch.autograd.grad(y64, args64, dy.cpu().double())]
     _, dx, dr, da, db = run_op(x, r, dy, alpha, beta, stride)
     for got, exp in zip((dx, dr, da, db), want, strict=True):
         torch.testing.assert_close(got.double(), exp, rtol=1e-5, atol=1e-6)
@@ -158,8 +160,8 @@ def test_gradcheck_reference_and_kernel_agrees(stride, cout, alpha, beta):
 @pytest.mark.parametrize("case", [CASES[2], CASES[7]], ids=_ids)
 def test_scalar_grads_are_bitwise_deterministic(case):
     shape, cout, stride = case
-    x, r, dy = make_inputs(shape, cout, stride, seed=3)
-    a, b = torch.tensor(0.9), torch.tensor(1.1)
+    x, r, dy = make_inputs(shape, cout, stride, seed=3, device=DEVICE)
+    a, b = torch.tensor(0.9, device=DEVICE), torch.tensor(1.1, device=DEVICE)
     runs = [bypass_add_backward(dy, x, a, b, stride) for _ in range(3)]
     for dx, da, db in runs[1:]:
         assert torch.equal(dx, runs[0][0])
@@ -167,16 +169,16 @@ def test_scalar_grads_are_bitwise_deterministic(case):
 
 
 def test_opcheck_fake_and_autograd_registrations():
-    x, r, _ = make_inputs((2, 4, 5, 7), 8, 2)
-    args = (x.requires_grad_(), r.requires_grad_(), torch.tensor(1.0, requires_grad=True),
-            torch.tensor(0.5, requires_grad=True), 2)
+    x, r, _ = make_inputs((2, 4, 5, 7), 8, 2, device=DEVICE)
+    args = (x.requires_grad_(), r.requires_grad_(), torch.tensor(1.0, device=DEVICE, requires_grad=True),
+            torch.tensor(0.5, device=DEVICE, requires_grad=True), 2)
     torch.library.opcheck(bypass_add, args)
 
 
 @pytest.mark.parametrize("stride,cout", [(1, 4), (2, 8)])
 def test_torch_compile_traces_without_graph_break(stride, cout):
-    x, r, dy = make_inputs((2, 4, 6, 6), cout, stride)
-    sc = Shortcut(Bypass("adaptive", alpha=0.8, beta=1.2), 4, cout, stride, impl="triton")
+    x, r, dy = make_inputs((2, 4, 6, 6), cout, stride, device=DEVICE)
+    sc = Shortcut(Bypass("adaptive", alpha=0.8, beta=1.2), 4, cout, stride, impl="triton").to(DEVICE)
     compiled = torch.compile(sc, fullgraph=True, backend="aot_eager")
     xs = x.clone().requires_grad_()
     y = compiled(xs, r)
@@ -187,8 +189,8 @@ def test_torch_compile_traces_without_graph_break(stride, cout):
 
 
 def test_fixed_kind_has_no_scalar_grads():
-    sc = Shortcut(Bypass("fixed"), 4, 4, 1, impl="triton")
-    x, r, dy = make_inputs((1, 4, 3, 3), 4, 1)
+    sc = Shortcut(Bypass("fixed"), 4, 4, 1, impl="triton").to(DEVICE)
+    x, r, dy = make_inputs((1, 4, 3, 3), 4, 1, device=DEVICE)
     x.requires_grad_()
     sc(x, r).backward(dy)
     assert sc.bypass.alpha.grad is None and x.grad is not None
@@ -201,7 +203,7 @@ def test_impl_validation_and_cpu_error(monkeypatch):
     with pytest.raises(ValueError, match="only the Eq. 8 kinds"):
         Shortcut(Bypass("atan"), 4, 4, 1, impl="triton")
     sc = Shortcut(Bypass("atan"), 4, 4, 1, impl="auto")  # auto: eager on the CPU, any kind
-    x, r, _ = make_inputs((1, 4, 3, 3), 4, 1)
+    x, r, _ = make_inputs((1, 4, 3, 3), 4, 1, device="cpu")  # the CPU error path, on any machine
     torch.testing.assert_close(sc(x, r), torch.atan(x) + r)
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     with pytest.raises(ValueError, match="needs CUDA tensors, or TRITON_INTERPRET=1"):
@@ -216,8 +218,8 @@ def test_compile_impl_matches_eager():
 
 
 def test_bad_arguments_are_clear_errors():
-    x = torch.randn(1, 4, 4, 4)
+    x = torch.randn(1, 4, 4, 4, device=DEVICE)
     with pytest.raises(ValueError, match="F has shape"):
-        bypass_add(x, torch.randn(1, 4, 4, 4), torch.tensor(1.0), torch.tensor(1.0), 2)
+        bypass_add(x, torch.randn(1, 4, 4, 4, device=DEVICE), torch.tensor(1.0), torch.tensor(1.0), 2)
     with pytest.raises(ValueError, match="one dtype"):
         bypass_add(x, x.double(), torch.tensor(1.0), torch.tensor(1.0), 1)

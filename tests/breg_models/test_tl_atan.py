@@ -1,4 +1,5 @@
-"""The kernels' atan (plain tl arithmetic) against float64 atan over the whole fp32 range, in fp32 ulps."""
+"""The kernels' atan (plain tl arithmetic) against float64 atan over the whole fp32 range, in fp32 ulps; run on
+`kernel_device` (natively on CUDA where a GPU runs the kernels, where FMA contraction applies)."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import triton
 import triton.language as tl
 
 from breg_models.ops.atan import atan
+from breg_models.ops.testing import kernel_device
 
 
 @triton.jit
@@ -19,11 +21,11 @@ def _atan_kernel(x_ptr, y_ptr, n, BLOCK: tl.constexpr):
 def _run(x: np.ndarray) -> np.ndarray:
     from breg_models.ops.bypass_add_op import check_can_run
 
-    xt = torch.from_numpy(x)
+    xt = torch.from_numpy(x).to(kernel_device())
     check_can_run(xt)
     y = torch.empty_like(xt)
     _atan_kernel[(triton.cdiv(x.size, 4096),)](xt, y, x.size, BLOCK=4096)
-    return y.numpy()
+    return y.cpu().numpy()
 
 
 def _ulps(got: np.ndarray, x: np.ndarray) -> np.ndarray:

@@ -1,10 +1,13 @@
 """`python -m reports`: result rows in, Markdown and LaTeX tables out."""
 
+import pytest
+
 from bench.flops import main as flops_main
 from reports.build import load_rows, main
 
 
 def test_build_from_a_flops_store(tmp_path, capsys):
+    pytest.importorskip("fvcore", reason="FLOP counting needs fvcore, which is not installed")
     store = tmp_path / "flops.jsonl"
     assert flops_main(["--models", "bregnext26", "--input-size", "16", "--results", str(store)]) == 0
     assert flops_main(["--models", "bregnext26", "--input-size", "16", "--results", str(store)]) == 0

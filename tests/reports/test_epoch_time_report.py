@@ -36,6 +36,18 @@ def test_speedups_reference_and_target():
     assert reference["device"] == "GeForce GTX 1080 Ti" and reference["meets_target"] is None
 
 
+def test_rows_say_whether_they_were_extrapolated():
+    budget = {k: v for k, v in COMMON.items() if k not in ("epochs", "warmup")}
+    steps = make_row("epoch_time", {"model": "bregnext50", "bypass_impl": "triton", **budget, "steps": 100,
+                                    "warmup_steps": 200},
+                     {"epoch_s": 14.0, "images_per_s": 287_651 / 14.0, "peak_gpu_mem_gib": 3.0, "extrapolated": True,
+                      "timed_steps": 100, "step_s": 14.0 / (287_651 / 128)})
+    frame = epoch_time_frame([_row("bregnext50", "eager", 40.0), steps])
+    assert list(frame["timed"][:2]) == ["3 epochs", "100 steps, extrapolated"]
+    assert frame.iloc[1]["meets_target"] is True  # 20,546 images/s
+    assert "extrapolated" in render_epoch_time([steps], "markdown")
+
+
 def test_every_format_and_registered():
     rows = [_row("bregnext50", "eager", 40.0), _row("bregnext50", "triton", 10.0)]
     for fmt in FORMATS:

@@ -1,0 +1,274 @@
+"""`python -m bench.gpu_suite`: everything that needs a GPU, in one command of under 8 minutes on an H100.
+
+Steps, each a subprocess with its own time limit (a step that fails or runs out of time is reported and the
+next one still runs; the exit status is 1 if any failed):
+
+- tests: the kernel tests natively, ``python -m pytest tests/breg_models -q`` with ``TRITON_INTERPRET``
+  removed from the environment, so they run the compiled kernels on CUDA tensors (JUnit XML and the log
+  are kept);
+- kernel: ``bench.kernel`` at 2^24 elements (flat24 and the unit shapes u32, d32) in fp32/bf16/fp16,
+  forward, backward and both, the Triton op against eager, torch.compile and the copy bandwidth;
+- epoch_time: ``bench.epoch_time`` for the six Table 1 networks with its step budgets (bregnext50 first,
+  so a step cut short by its limit still has the target's network).
+
+Rows go to ``OUT/<device slug>/`` (``results/h100-80gb-hbm3/kernel.jsonl``, ``epoch_time.jsonl``, each
+stored as its case or cell finishes), beside each step's log, the JUnit XML, ``report.md`` (the tables of
+`reports.kernel` and `reports.epoch_time`, also printed) and ``suite.json`` (what each step did). A rerun
+skips the kernel cases and epoch-time cells already stored unless ``--force``. Without CUDA it stops at
+once, in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .cli import UsageError, check_output_path, run_main
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STEPS = ("tests", "kernel", "epoch_time")
+# Seconds per step; together under 8 minutes with the suite's own start and reports.
+LIMITS = {"tests": 110, "kernel": 150, "epoch_time": 200}
+KERNEL_SIZES = "flat24,u32,d32"  # 2^24 elements each (the units at batch 128)
+TABLE1 = "bregnext50,bregnext32,bregnet50,bregnet32,resnet50,resnet32"
+EXAMPLES = """examples:
+  python -m bench.gpu_suite                              # all steps; rows under results/<device>/
+  python -m bench.gpu_suite --skip tests                 # the benchmarks only
+  python -m bench.gpu_suite --out /tmp/run --limit epoch_time=300 --force
+  python -m reports results/h100-80gb-hbm3/*.jsonl       # the tables again, from the stored rows
+"""
+
+
+@dataclass
+class Step:
+    """A command the suite runs, with its time limit and the log that keeps its output."""
+
+    name: str
+    argv: list[str]
+    limit_s: float
+    log: Path
+    env: dict[str, str] | None = None
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: str  # ok | failed | timed out
+    seconds: float
+    detail: str = ""
+
+
+def device_slug(name: str) -> str:
+    """'NVIDIA H100 80GB HBM3' -> 'h100-80gb-hbm3': a folder name that says which GPU measured the rows."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower().removeprefix("nvidia").strip()).strip("-")
+    return slug or "unknown-device"
+
+
+def cuda_device_name() -> str:
+    """The name of CUDA device 0, or the one-line error that the suite needs one."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError(f"the GPU suite needs a CUDA device and none is available here (torch {torch.__version__}, "
+                         f"CUDA build {torch.version.cuda or 'none'}); nothing was run")
+    return torch.cuda.get_device_name(0)
+
+
+def _env(**changes: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in changes}
+    env.update({k: v for k, v in changes.items() if v is not None})
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH")) if p)
+    return env
+
+
+def tests_step(folder: Path, args: argparse.Namespace) -> Step:
+    """Native kernel tests: without TRITON_INTERPRET the test session runs the kernels compiled, on CUDA."""
+    argv = [sys.executable, "-m", "pytest", "tests/breg_models", "-q", f"--junitxml={folder / 'tests.xml'}"]
+    return Step("tests", argv, args.limits["tests"], folder / "tests.log", _env(TRITON_INTERPRET=None))
+
+
+def kernel_step(folder: Path, args: argparse.Namespace) -> Step:
+    argv = [sys.executable, "-m", "bench.kernel", "--device", "cuda", "--sizes", args.kernel_sizes, "--numel", "2^24",
+            "--dtypes", "fp32,bf16,fp16", "--passes", "fwd,bwd,fwdbwd", "--impls", "eager,compile,triton",
+            "--results", str(folder / "kernel.jsonl"), "--format", "csv", "--out", str(folder / "kernel.csv")]
+    return Step("kernel", argv + ["--force"] * args.force, args.limits["kernel"], folder / "kernel.log", _env())
+
+
+def epoch_time_step(folder: Path, args: argparse.Namespace) -> Step:
+    argv = [sys.executable, "-m", "bench.epoch_time", "--device", "cuda", "--models", TABLE1, "--retries", "0",
+            "--results", str(folder / "epoch_time.jsonl"), "--format", "csv", "--out", str(folder / "epoch_time.csv")]
+    return Step("epoch_time", argv + ["--force"] * args.force, args.limits["epoch_time"], folder / "epoch_time.log",
+                _env())
+
+
+BUILDERS: dict[str, Callable[[Path, argparse.Namespace], Step]] = {
+    "tests": tests_step, "kernel": kernel_step, "epoch_time": epoch_time_step}
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """End the step's process group (the step and anything it started), politely first."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln.strip() for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def run_step(step: Step) -> Outcome:
+    """Run one step in its own process group, output to its log; stop it at its limit."""
+    step.log.parent.mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    with open(step.log, "w") as log:
+        proc = subprocess.Popen(step.argv, cwd=REPO_ROOT, env=step.env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        try:
+            rc = proc.wait(timeout=step.limit_s)
+        except subprocess.TimeoutExpired:
+            _stop(proc)
+            return Outcome(step.name, "timed out", time.monotonic() - start,
+                           f"stopped at its {step.limit_s:g} s limit; finished rows are kept")
+        except BaseException:  # Ctrl-C: do not leave the step running
+            _stop(proc)
+            raise
+    seconds = time.monotonic() - start
+    if rc == 0:
+        return Outcome(step.name, "ok", seconds)
+    return Outcome(step.name, "failed", seconds, f"exit status {rc}: {_last_line(step.log)}")
+
+
+def junit_counts(path: Path) -> dict | None:
+    """Tests, failures, errors and skips from pytest's JUnit XML (None if it was not written)."""
+    import xml.etree.ElementTree as ET
+
+    try:
+        root = ET.parse(path).getroot()
+    except (OSError, ET.ParseError):
+        return None
+    suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+    return {k: sum(int(s.get(k, 0)) for s in suites) for k in ("tests", "failures", "errors", "skipped")}
+
+
+def reports_text(folder: Path) -> str:
+    """The tables of the rows stored in ``folder`` (newest row per run id), as Markdown."""
+    from reports.build import _caption, load_rows
+    from reports.epoch_time import render_epoch_time
+    from reports.kernel import render_kernel
+
+    stores = [p for p in (folder / "kernel.jsonl", folder / "epoch_time.jsonl") if p.exists()]
+    rows = load_rows(stores)
+    parts = []
+    for command, render in (("kernel", render_kernel), ("epoch_time", render_epoch_time)):
+        if rows.get(command):
+            parts.append(render(rows[command], "markdown", caption=_caption(command, rows[command])))
+    return "\n\n".join(parts) if parts else "no rows were stored\n"
+
+
+def _limits(text: str) -> dict[str, float]:
+    """argparse type for 'kernel=200,epoch_time=300'."""
+    out = {}
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        name, _, value = item.partition("=")
+        if name not in STEPS:
+            raise argparse.ArgumentTypeError(f"unknown step {name!r} in {text!r}; steps: {', '.join(STEPS)}")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected STEP=SECONDS, got {item!r}") from None
+        if out[name] <= 0:
+            raise argparse.ArgumentTypeError(f"a time limit must be positive, got {item!r}")
+    return out
+
+
+def _steps(text: str) -> list[str]:
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in STEPS]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"{','.join(bad) or repr(text)} not among the steps: {', '.join(STEPS)}")
+    return names
+
+
+def _sizes(text: str) -> str:
+    """argparse type: sizes `bench.kernel` knows, checked here rather than minutes later in its step."""
+    from .kernel import FLAT, UNITS, _list
+
+    return ",".join(_list([*UNITS, *FLAT])(text))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bench.gpu_suite", description=__doc__.split("\n\n")[0],
+                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="results", metavar="DIR",
+                   help="results folder; rows go to DIR/<device slug>/ (default results)")
+    p.add_argument("--skip", type=_steps, default=[], metavar="STEPS",
+                   help=f"comma-separated steps to leave out: {', '.join(STEPS)}")
+    p.add_argument("--limit", type=_limits, default={}, metavar="STEP=S,...",
+                   help="time limits in seconds, default " + ",".join(f"{k}={v}" for k, v in LIMITS.items()))
+    p.add_argument("--kernel-sizes", type=_sizes, default=KERNEL_SIZES,
+                   help=f"bench.kernel sizes, at 2^24 elements (default {KERNEL_SIZES})")
+    p.add_argument("--force", action="store_true", help="rerun kernel cases and epoch-time cells already stored")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    args.limits = {**LIMITS, **args.limit}
+    check_output_path(Path(args.out) / "kernel.jsonl", "--out")
+    name = cuda_device_name()
+    folder = (Path(args.out) / device_slug(name)).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    todo = [s for s in STEPS if s not in args.skip]
+    if "tests" in todo:  # a report from an earlier run must not pass for this one's
+        (folder / "tests.xml").unlink(missing_ok=True)
+    print(f"gpu_suite: {name} -> {folder} ({', '.join(f'{s} <= {args.limits[s]:g} s' for s in todo) or 'no steps'})",
+          file=sys.stderr)
+    outcomes = []
+    for i, step_name in enumerate(todo, 1):
+        step = BUILDERS[step_name](folder, args)
+        print(f"[{i}/{len(todo)}] {step_name}: running (log {step.log})", file=sys.stderr)
+        outcome = run_step(step)
+        outcomes.append(outcome)
+        print(f"[{i}/{len(todo)}] {step_name}: {outcome.status} in {outcome.seconds:.0f} s"
+              + (f" ({outcome.detail})" if outcome.detail else ""), file=sys.stderr)
+    start = time.monotonic()
+    try:
+        text = reports_text(folder)
+        (folder / "report.md").write_text(text)
+        print(text)
+    except Exception as exc:  # the rows stay stored; only the printing failed
+        outcomes.append(Outcome("report", "failed", time.monotonic() - start, f"{type(exc).__name__}: {exc}"))
+    summary = {"device": name, "folder": str(folder), "steps": [asdict(o) for o in outcomes],
+               "skipped": args.skip, "tests": junit_counts(folder / "tests.xml") if "tests" in todo else None}
+    (folder / "suite.json").write_text(json.dumps(summary, indent=1) + "\n")
+    failed = [o for o in outcomes if o.status != "ok"]
+    for o in outcomes:
+        print(f"gpu_suite: {o.name:<10} {o.status:<9} {o.seconds:6.0f} s  {o.detail}".rstrip(), file=sys.stderr)
+    if failed:
+        raise RuntimeError(f"{len(failed)} of {len(outcomes)} steps failed ({', '.join(o.name for o in failed)}); "
+                           f"logs and rows under {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

@@ -1,0 +1,151 @@
+"""bench.gpu_suite on the CPU: the refusal without CUDA, argument checks, the device slug, and (with the CUDA
+check and the steps replaced by small commands) where rows land and what a failing step does."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench import epoch_time, gpu_suite
+from bench import kernel as bench_kernel
+from bench.cli import run_main
+from bench.results import ResultsStore
+
+H100 = "NVIDIA H100 80GB HBM3"
+
+
+def test_refuses_without_cuda_before_any_work(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(gpu_suite, "run_step", lambda step: pytest.fail("ran a step without CUDA"))
+    out = tmp_path / "res"
+    assert run_main(gpu_suite.main, ["--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "needs a CUDA device" in err and "\n" not in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("name, slug", [
+    (H100, "h100-80gb-hbm3"), ("NVIDIA H200", "h200"), ("NVIDIA A100-SXM4-40GB", "a100-sxm4-40gb"),
+    ("Tesla V100 / PCIe", "tesla-v100-pcie"), ("", "unknown-device")])
+def test_device_slug(name, slug):
+    assert gpu_suite.device_slug(name) == slug
+
+
+@pytest.mark.parametrize("argv", [["--skip", "benchmarks"], ["--skip", ""], ["--limit", "kernel=0"],
+                                  ["--limit", "kernel"], ["--limit", "train=30"], ["--kernel-sizes", "u33"]])
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        gpu_suite.main(argv)
+    assert exc.value.code == 2 and "Traceback" not in capsys.readouterr().err
+
+
+def test_help_ends_with_examples(capsys):
+    with pytest.raises(SystemExit):
+        gpu_suite.main(["--help"])
+    text = capsys.readouterr().out.rstrip()
+    assert "examples:" in text and text.splitlines()[-1].strip().startswith("python -m ")
+
+
+def test_out_that_is_a_file_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gpu_suite, "cuda_device_name", lambda: H100)
+    (tmp_path / "res").write_text("x")
+    assert run_main(gpu_suite.main, ["--out", str(tmp_path / "res")]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "is a file, not a folder" in err and "\n" not in err
+
+
+def _python(code: str, folder: Path, name: str, limit: float = 60) -> gpu_suite.Step:
+    return gpu_suite.Step(name, [sys.executable, "-c", code], limit, folder / f"{name}.log", gpu_suite._env())
+
+
+KERNEL_ROW = {"run_id": "k1", "command": "kernel", "env": {}, "timings": {}, "created": "now",
+              "config": {"size": "flat24", "x_shape": "4096x1x64x64", "out_shape": "4096x1x64x64", "stride": 1,
+                         "dtype": "bf16", "pass": "fwdbwd", "impl": "triton", "device": "cuda", "device_name": H100},
+              "metrics": {"median_ms": 0.2, "timed_runs": 500, "gbps": 2900.0, "copy_gbps": 3000.0,
+                          "frac_of_copy": 0.96, "speedup_vs_eager": 6.0, "speedup_vs_compile": 1.4, "error": None}}
+
+
+def test_rows_land_in_the_device_folder_and_a_failing_step_does_not_stop_the_others(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gpu_suite, "cuda_device_name", lambda: H100)
+    ran = []
+
+    def tests(folder, args):
+        ran.append("tests")
+        return _python("import sys; print('3 failed, 10 passed'); sys.exit(1)", folder, "tests")
+
+    def kernel(folder, args):
+        ran.append("kernel")
+        code = (f"import json; open({str(folder / 'kernel.jsonl')!r}, 'a').write(json.dumps({KERNEL_ROW!r}) + '\\n')")
+        return _python(code, folder, "kernel")
+
+    def slow(folder, args):
+        ran.append("epoch_time")
+        return _python("import time; time.sleep(60)", folder, "epoch_time", limit=1)
+
+    monkeypatch.setitem(gpu_suite.BUILDERS, "tests", tests)
+    monkeypatch.setitem(gpu_suite.BUILDERS, "kernel", kernel)
+    monkeypatch.setitem(gpu_suite.BUILDERS, "epoch_time", slow)
+    out = tmp_path / "res"
+    assert run_main(gpu_suite.main, ["--out", str(out)]) == 1
+    assert ran == ["tests", "kernel", "epoch_time"]
+    folder = out / "h100-80gb-hbm3"
+    (row,) = ResultsStore(folder / "kernel.jsonl").rows("kernel")
+    assert row["config"]["device_name"] == H100
+    summary = json.loads((folder / "suite.json").read_text())
+    assert [(s["name"], s["status"]) for s in summary["steps"]] == [
+        ("tests", "failed"), ("kernel", "ok"), ("epoch_time", "timed out")]
+    assert summary["steps"][0]["detail"] == "exit status 1: 3 failed, 10 passed"
+    assert (folder / "tests.log").read_text().strip() == "3 failed, 10 passed"
+    printed, err = capsys.readouterr()
+    assert "kernel: measured on" in printed and "| flat24" in printed  # the report, printed
+    assert "flat24" in (folder / "report.md").read_text()
+    assert "2 of 3 steps failed (tests, epoch_time)" in err.strip().splitlines()[-1]
+
+
+def test_skip_and_success(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(gpu_suite, "cuda_device_name", lambda: "NVIDIA H200")
+    monkeypatch.setitem(gpu_suite.BUILDERS, "kernel", lambda folder, args: _python("pass", folder, "kernel"))
+    assert run_main(gpu_suite.main, ["--out", str(tmp_path), "--skip", "tests,epoch_time"]) == 0
+    summary = json.loads((tmp_path / "h200" / "suite.json").read_text())
+    assert [s["name"] for s in summary["steps"]] == ["kernel"] and summary["tests"] is None
+    assert "no rows were stored" in capsys.readouterr().out
+
+
+def test_the_real_steps_commands(tmp_path, monkeypatch):
+    """What the suite asks of each entry point: native tests, the kernel at 2^24 in three dtypes against both
+    baselines, the six Table 1 networks; every output under the device folder."""
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    args = gpu_suite.build_parser().parse_args(["--force"])
+    args.limits = gpu_suite.LIMITS
+    tests = gpu_suite.tests_step(tmp_path, args)
+    assert "TRITON_INTERPRET" not in tests.env and tests.argv[1:5] == ["-m", "pytest", "tests/breg_models", "-q"]
+    assert f"--junitxml={tmp_path / 'tests.xml'}" in tests.argv
+    kernel = gpu_suite.kernel_step(tmp_path, args)
+    opts = dict(zip(kernel.argv[3::2], kernel.argv[4::2], strict=False))
+    assert opts["--numel"] == "2^24" and opts["--dtypes"] == "fp32,bf16,fp16" and opts["--device"] == "cuda"
+    assert opts["--impls"] == "eager,compile,triton" and opts["--passes"] == "fwd,bwd,fwdbwd"
+    assert set(opts["--sizes"].split(",")) >= {"flat24", "u32", "d32"} and "--force" in kernel.argv
+    assert opts["--results"] == str(tmp_path / "kernel.jsonl")
+    epoch = gpu_suite.epoch_time_step(tmp_path, args)
+    opts = dict(zip(epoch.argv[3::2], epoch.argv[4::2], strict=False))
+    assert set(opts["--models"].split(",")) == set(epoch_time.GPU_DEFAULTS["models"].split(","))
+    assert opts["--models"].startswith("bregnext50") and opts["--results"] == str(tmp_path / "epoch_time.jsonl")
+    assert "--steps" not in epoch.argv and "--epochs" not in epoch.argv  # the step budgets
+    assert sum(gpu_suite.LIMITS.values()) < 8 * 60
+    # the commands parse as the entry points' own arguments
+    parsed = bench_kernel.build_parser().parse_args(kernel.argv[3:])
+    assert parsed.numel == 2**24 and parsed.dtypes == ["fp32", "bf16", "fp16"]
+    parsed = epoch_time.build_parser().parse_args(epoch.argv[3:])
+    assert parsed.retries == 0 and parsed.steps is None and parsed.epochs is None
+
+
+def test_its_path_imports_no_fvcore():
+    """The GPU machine has no fvcore: the suite and the entry points it runs must not need it."""
+    code = ("import sys, bench.gpu_suite, bench.kernel, bench.epoch_time, reports.build; "
+            "assert 'fvcore' not in sys.modules, 'fvcore imported'")
+    done = subprocess.run([sys.executable, "-c", code], cwd=gpu_suite.REPO_ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
