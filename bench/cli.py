@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable
@@ -48,6 +49,17 @@ def int_list(text: str) -> list[int]:
         return [int(t) for t in text.replace(",", " ").split()]
     except ValueError:
         raise ValueError(f"expected a comma-separated list of integers, got {text!r}") from None
+
+
+def choice_list(choices, convert=str):
+    """argparse type for 'a,b,c': each item among ``choices`` (any item when None), converted; at least one."""
+    def parse(text: str) -> list:
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if choices is not None and t not in choices]
+        if bad or not items:
+            raise argparse.ArgumentTypeError(f"{','.join(bad) or repr(text)} not in: {', '.join(choices or [])}")
+        return [convert(t) for t in items]
+    return parse
 
 
 def check_output_path(path: str | Path | None, option: str) -> None:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .cli import UsageError, check_output_path, run_main
+from .cli import UsageError, check_output_path, choice_list, run_main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STEPS = ("tests", "kernel", "epoch_time")
@@ -172,7 +172,7 @@ def junit_counts(path: Path) -> dict | None:
 
 def reports_text(folder: Path) -> str:
     """The tables of the rows stored in ``folder`` (newest row per run id), as Markdown."""
-    from reports.build import _caption, load_rows
+    from reports.build import caption, load_rows
     from reports.epoch_time import render_epoch_time
     from reports.kernel import render_kernel
 
@@ -181,7 +181,7 @@ def reports_text(folder: Path) -> str:
     parts = []
     for command, render in (("kernel", render_kernel), ("epoch_time", render_epoch_time)):
         if rows.get(command):
-            parts.append(render(rows[command], "markdown", caption=_caption(command, rows[command])))
+            parts.append(render(rows[command], "markdown", caption=caption(command, rows[command])))
     return "\n\n".join(parts) if parts else "no rows were stored\n"
 
 
@@ -201,19 +201,11 @@ def _limits(text: str) -> dict[str, float]:
     return out
 
 
-def _steps(text: str) -> list[str]:
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    bad = [n for n in names if n not in STEPS]
-    if bad or not names:
-        raise argparse.ArgumentTypeError(f"{','.join(bad) or repr(text)} not among the steps: {', '.join(STEPS)}")
-    return names
-
-
 def _sizes(text: str) -> str:
     """argparse type: sizes `bench.kernel` knows, checked here rather than minutes later in its step."""
-    from .kernel import FLAT, UNITS, _list
+    from .kernel import FLAT, UNITS
 
-    return ",".join(_list([*UNITS, *FLAT])(text))
+    return ",".join(choice_list([*UNITS, *FLAT])(text))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results", metavar="DIR",
                    help="results folder; rows go to DIR/<device slug>/ (default results)")
-    p.add_argument("--skip", type=_steps, default=[], metavar="STEPS",
+    p.add_argument("--skip", type=choice_list(STEPS), default=[], metavar="STEPS",
                    help=f"comma-separated steps to leave out: {', '.join(STEPS)}")
     p.add_argument("--limit", type=_limits, default={}, metavar="STEP=S,...",
                    help="time limits in seconds, default " + ",".join(f"{k}={v}" for k, v in LIMITS.items()))

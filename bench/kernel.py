@@ -25,9 +25,6 @@ same bytes), and the speed-ups over eager and over compile.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import statistics
 import sys
 import time
@@ -37,8 +34,8 @@ import torch
 from reports.kernel import render_kernel
 from reports.render import FORMATS
 
-from .cli import UsageError, check_output_path, run_main, write_output
-from .results import ResultsStore, make_row
+from .cli import UsageError, check_output_path, choice_list, run_main, write_output
+from .results import ResultsStore, format_flat, make_row
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 IMPLS = ("eager", "compile", "triton")
@@ -133,7 +130,9 @@ def _cpu_timer(repeats: int):
     return median_ms
 
 
-def _bench_case(op, x, r, a, b, dy, stride, pass_, timer) -> tuple[float, int]:
+def bench_case(op, x, r, a, b, dy, stride, pass_, timer) -> tuple[float, int]:
+    """``timer`` applied to one pass of ``op``: forward without grad, backward through a kept graph, or both
+    (the benchmark suite times the same cases through pytest-benchmark)."""
     if pass_ == "fwd":
         def fwd():
             with torch.no_grad():
@@ -163,10 +162,10 @@ def _time_compiled(x, r, a, b, dy, stride, pass_, timer) -> tuple[float, int]:
     (an empty graph runs nothing compiled), and no recompile (made an error while timing)."""
     import torch._dynamo
 
-    op = _op("compile")
+    op = op_of("compile")
     graphs, calls = _dynamo_stats()
     with torch._dynamo.config.patch(error_on_recompile=True):
-        result = _bench_case(op, x, r, a, b, dy, stride, pass_, timer)
+        result = bench_case(op, x, r, a, b, dy, stride, pass_, timer)
     graphs, calls = (now - before for now, before in zip(_dynamo_stats(), (graphs, calls), strict=True))
     if graphs != 1 or calls == 0:
         raise CompileFallback(f"torch.compile built {graphs} graphs of {calls} calls for this case, not one graph "
@@ -174,7 +173,7 @@ def _time_compiled(x, r, a, b, dy, stride, pass_, timer) -> tuple[float, int]:
     return result
 
 
-def _op(impl: str):
+def op_of(impl: str):
     """The function an implementation runs; 'compile' is a fresh full-graph, static-shape compile of the eager
     op (dynamo reset first), so that no earlier case's graphs or recompile budget carry over."""
     import torch._dynamo
@@ -190,7 +189,7 @@ def _op(impl: str):
 def _time_impl(impl, x, r, a, b, dy, stride, pass_, timer) -> tuple[float, int]:
     if impl == "compile":
         return _time_compiled(x, r, a, b, dy, stride, pass_, timer)
-    return _bench_case(_op(impl), x, r, a, b, dy, stride, pass_, timer)
+    return bench_case(op_of(impl), x, r, a, b, dy, stride, pass_, timer)
 
 
 def describe(exc: BaseException) -> str:
@@ -300,24 +299,7 @@ def flat_rows(rows: list[dict]) -> list[dict]:
 def format_rows(rows: list[dict], fmt: str) -> str:
     if fmt in ("markdown", "latex"):
         return render_kernel(rows, fmt)
-    flat = flat_rows(rows)
-    if fmt == "json":
-        return json.dumps(flat, indent=1) + "\n"
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(flat)
-    return out.getvalue()
-
-
-def _list(choices):
-    def parse(text: str) -> list[str]:
-        items = [t.strip() for t in text.split(",") if t.strip()]
-        bad = [t for t in items if t not in choices]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"{','.join(bad) or text!r} not in: {', '.join(choices)}")
-        return items
-    return parse
+    return format_flat(flat_rows(rows), FIELDS, fmt)
 
 
 def count(text: str) -> int:
@@ -334,11 +316,12 @@ def count(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.kernel", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=_list([*UNITS, *FLAT]), help="default: all units and flat20,24,28 on "
+    parser.add_argument("--sizes", type=choice_list([*UNITS, *FLAT]), help="default: all units and flat20,24,28 on "
                         "CUDA; u32,d32 (batch 2) on the CPU")
-    parser.add_argument("--impls", type=_list(IMPLS), help="default: eager,compile,triton (triton on CUDA only)")
-    parser.add_argument("--passes", type=_list(PASSES), default=list(PASSES))
-    parser.add_argument("--dtypes", type=_list(list(DTYPES)), help="default: fp32,bf16,fp16 on CUDA, fp32 on the CPU")
+    parser.add_argument("--impls", type=choice_list(IMPLS), help="default: eager,compile,triton (triton on CUDA only)")
+    parser.add_argument("--passes", type=choice_list(PASSES), default=list(PASSES))
+    parser.add_argument("--dtypes", type=choice_list(list(DTYPES)),
+                        help="default: fp32,bf16,fp16 on CUDA, fp32 on the CPU")
     parser.add_argument("--batch", type=int, help="batch of the unit shapes (default 128 on CUDA, 2 on the CPU)")
     parser.add_argument("--numel", type=count, help="instead of --batch: each unit shape's batch is chosen so that "
                         "x holds this many elements, e.g. 2^24 (flat sizes are fixed)")

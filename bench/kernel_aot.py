@@ -57,8 +57,8 @@ from tqdm import tqdm
 from reports.kernel_aot import FIELDS, flat_rows, render_kernel_aot
 from reports.render import FORMATS
 
-from .cli import UsageError, check_output_path, run_main, write_output
-from .results import ResultsStore, make_row
+from .cli import UsageError, check_output_path, choice_list, run_main, write_output
+from .results import ResultsStore, format_flat, make_row
 
 COMMAND = "kernel_aot"
 DEFAULT_SPECS = "breg_models.ops._kernels:SPECS"
@@ -514,23 +514,13 @@ def run_jobs(jobs: list[Job], workers: int):
 # ---- the command ----------------------------------------------------------------------------------------
 
 
-def _csv_list(choices: list[str] | None, convert=str):
-    def parse(text: str) -> list:
-        items = [t.strip() for t in text.split(",") if t.strip()]
-        bad = [t for t in items if choices is not None and t not in choices]
-        if bad or not items:
-            raise argparse.ArgumentTypeError(f"{','.join(bad) or text!r} not in: {', '.join(choices or [])}")
-        return [convert(t) for t in items]
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.kernel_aot", description=__doc__.splitlines()[0])
-    p.add_argument("--archs", type=_csv_list([str(a) for a in ARCHS], int), default=list(ARCHS),
+    p.add_argument("--archs", type=choice_list([str(a) for a in ARCHS], int), default=list(ARCHS),
                    help="compute capabilities (default 90,80)")
-    p.add_argument("--dtypes", type=_csv_list(list(DTYPES)), default=list(DTYPES),
+    p.add_argument("--dtypes", type=choice_list(list(DTYPES)), default=list(DTYPES),
                    help="storage dtypes (default fp32,bf16,fp16)")
-    p.add_argument("--kernels", type=_csv_list(None), help="kernel names (default: every spec)")
+    p.add_argument("--kernels", type=choice_list(None), help="kernel names (default: every spec)")
     p.add_argument("--specs", default=DEFAULT_SPECS, metavar="MODULE:ATTR",
                    help=f"the KernelSpec tuple to compile: module or FILE.py, then the attribute "
                         f"(default {DEFAULT_SPECS})")
@@ -616,16 +606,7 @@ def gate_label(row: dict) -> str:
 def format_rows(rows: list[dict], fmt: str) -> str:
     if fmt in ("markdown", "latex"):
         return render_kernel_aot(rows, fmt)
-    flat = flat_rows(rows)
-    if fmt == "json":
-        return json.dumps(flat, indent=1) + "\n"
-    import csv
-
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=FIELDS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(flat)
-    return out.getvalue()
+    return format_flat(flat_rows(rows), FIELDS, fmt)
 
 
 if __name__ == "__main__":

@@ -124,6 +124,20 @@ def _drop_partial_tail(fh) -> None:
     fh.seek(0, os.SEEK_END)
 
 
+def format_flat(flat: list[dict], fields: list[str], fmt: str) -> str:
+    """Flat rows (one plain dict each) as indented JSON, or as CSV with exactly these columns."""
+    if fmt == "json":
+        return json.dumps(flat, indent=1) + "\n"
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(flat)
+    return out.getvalue()
+
+
 def format_rows(rows: list[dict], fmt: str = "json") -> str:
     """Rows as JSON lines, or as CSV with nested fields flattened to dotted columns (config.model, ...)."""
     if fmt == "json":

@@ -52,7 +52,8 @@ def load_rows(paths: list[Path]) -> dict[str, list[dict]]:
     return by_command
 
 
-def _caption(command: str, rows: list[dict]) -> str:
+def caption(command: str, rows: list[dict]) -> str:
+    """What a measured table says it came from: the devices, commits and data of its rows."""
     devices = sorted({r["env"].get("device") or "unknown device" for r in rows})
     commits = sorted({r["env"].get("git_commit") or "unknown" for r in rows})
     data = sorted({str(r["config"]["data"]) for r in rows if "data" in r["config"]})
@@ -71,7 +72,7 @@ def build(paths: list[Path], out_dir: Path, formats: tuple[str, ...] = ("markdow
         stem, renderer = TABLES[command]
         for fmt in formats:
             path = out_dir / f"{stem}.{'md' if fmt == 'markdown' else 'tex'}"
-            path.write_text(renderer(rows, fmt, caption=_caption(command, rows)))
+            path.write_text(renderer(rows, fmt, caption=caption(command, rows)))
             written.append(path)
     return written
 
@@ -96,11 +97,11 @@ def build_figures(paths: list[Path], out_dir: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m reports", description=__doc__.splitlines()[0])
-    p.add_argument("results", nargs="*", help="result stores (default: results/*.jsonl)")
+    p.add_argument("results", nargs="*", help="result stores (default: every results/**/*.jsonl, device folders too)")
     p.add_argument("--out-dir", default="reports/out", help="where the tables go (default reports/out)")
     p.add_argument("--figures", action="store_true", help="also draw the figures (needs the 'plots' extra)")
     args = p.parse_args(argv)
-    paths = [Path(r) for r in args.results] or sorted(Path("results").glob("*.jsonl"))
+    paths = [Path(r) for r in args.results] or sorted(Path("results").rglob("*.jsonl"))
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         print(f"reports: error: no results store at {missing[0]}", file=sys.stderr)

@@ -50,17 +50,22 @@ def _params(alpha_ptr, beta_ptr):
 
 
 @triton.jit
-def _eq8(x, c_z, k, inv_s2, HALF: tl.constexpr):
+def _eq8(x, c_z, k, inv_s2, HALF: tl.constexpr, INF_NAN: tl.constexpr = True):
     """(H, P, p, reduced, x/s^2) of Eq. 8 at x; P, p, reduced as `atan_parts` gives them for z = alpha x / s.
 
     |z| <= 1: H = x/s^2 (1 + p), finite at alpha = 0; else H = sk (pi/2 - a) with sk = sign(z) k, as one
-    multiply-add whose addend also carries ``x - x``, which turns +-inf into NaN as the eager reference does
-    (it evaluates inf * 0 there). HALF: the result is stored as bf16/fp16, so the shorter polynomial will do.
+    multiply-add whose addend also carries ``x - x`` (INF_NAN), which turns +-inf into NaN as the eager
+    reference does (it evaluates inf * 0 there); the gradients get their NaN there from x H' = inf * 0 and
+    skip it. HALF: the result is stored as bf16/fp16, so the shorter polynomial will do.
     """
     z = x * c_z
     a, P, p, reduced = atan_parts(tl.abs(z), HALF)
-    sk = tl.where(z < 0, -k, k)
-    h_large = (sk * 1.5707963267948966 + (x - x)) - sk * a
+    sign = z.to(tl.uint32, bitcast=True) & 0x80000000  # sk = sign(z) k as one LOP3, not a compare and select
+    sk = (k.to(tl.uint32, bitcast=True) ^ sign).to(tl.float32, bitcast=True)
+    if INF_NAN:
+        h_large = (sk * 1.5707963267948966 + (x - x)) - sk * a
+    else:
+        h_large = sk * 1.5707963267948966 - sk * a
     xs = x * inv_s2
     return tl.where(reduced, h_large, xs + xs * p), P, p, reduced, xs
 
@@ -74,7 +79,7 @@ def _eq8_grads(x, alpha, s2, c_z, k, inv_s2, inv_alpha, c_db, HALF: tl.constexpr
     -(alpha x)(x/s^2)(x/s^2)(H' s^2 + P), which does not cancel (1/(1+u) + P >= 0.28 on |z| <= 1). dH/dbeta =
     -beta/s^2 (x H' + H) is distributed so that neither sum can overflow where the result is finite.
     """
-    h, P, p, reduced, xs = _eq8(x, c_z, k, inv_s2, HALF)
+    h, P, p, reduced, xs = _eq8(x, c_z, k, inv_s2, HALF, INF_NAN=False)
     ax = alpha * x
     v = ax * ax + s2  # (alpha x)^2 first: alpha^2 alone can underflow
     if HALF:
@@ -193,14 +198,15 @@ def bwd_proj(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, Cin, OH, OW, H
     `bwd_flat`, one slot per program.
 
     Stride 2: the program loads its [BC, BW] tile of dy once, scales it by 1/cells (a power of 2), and
-    repeats each column for the two x columns of its window; both x rows of the window use it.
+    repeats each column for the two x columns of its window; both x rows of the window use it. Stride 1: the
+    tile is [BC, 2 BW] (the same x cells per row as stride 2), so the per-program work is spread as thinly.
     """
     alpha, s2, inv_s2, c_z, k, inv_alpha, c_db = _params(alpha_ptr, beta_ptr)
-    n, oh, c, ow, mask = _tile(IDX64, BC, BW, OH, Cin, OW)
+    n, oh, c, ow, mask = _tile(IDX64, BC, BW * (2 - STRIDE2), OH, Cin, OW)
     g = tl.load(g_ptr + n * sgn + (c + pad) * sgc + oh * sgh + ow * sgw, mask=mask, other=0.0).to(tl.float32)
     xbase = n * sxn + c * sxc
-    acc_a = tl.zeros([BC, (1 + STRIDE2) * BW], dtype=tl.float32)
-    acc_b = tl.zeros([BC, (1 + STRIDE2) * BW], dtype=tl.float32)
+    acc_a = tl.zeros([BC, 2 * BW], dtype=tl.float32)
+    acc_b = tl.zeros([BC, 2 * BW], dtype=tl.float32)
     if STRIDE2:
         g = g * (tl.where(H - 2 * oh >= 2, 0.5, 1.0) * tl.where(W - 2 * ow >= 2, 0.5, 1.0))
         g = tl.interleave(g, g)
@@ -226,8 +232,8 @@ def bwd_proj(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, Cin, OH, OW, H
         acc_b += g * db
     pid = (tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)) * tl.num_programs(2) + tl.program_id(2)
     nprog = tl.num_programs(0) * tl.num_programs(1) * tl.num_programs(2)
-    tl.store(part_ptr + pid, tl.sum(tl.sum(acc_a, axis=1), axis=0))
-    tl.store(part_ptr + nprog + pid, tl.sum(tl.sum(acc_b, axis=1), axis=0))
+    tl.store(part_ptr + pid, tl.sum(acc_a, axis=None))
+    tl.store(part_ptr + nprog + pid, tl.sum(acc_b, axis=None))
 
 
 @triton.jit
@@ -235,11 +241,13 @@ def sum_partials(part_ptr, da_ptr, db_ptr, nprog, RBLOCK: tl.constexpr):
     """da = sum part[:nprog], db = sum part[nprog:2 nprog], float64, always in the same order (one program)."""
     acc_a = tl.zeros([RBLOCK], dtype=tl.float64)
     acc_b = tl.zeros([RBLOCK], dtype=tl.float64)
-    for start in range(0, nprog, RBLOCK):
+    start = 0
+    while start < nprog:  # not range(0, nprog, ...): Triton 3.6's interpreter cannot take a runtime bound there
         i = start + tl.arange(0, RBLOCK)
         m = i < nprog
         acc_a += tl.load(part_ptr + i, mask=m, other=0.0).to(tl.float64)
         acc_b += tl.load(part_ptr + nprog + i, mask=m, other=0.0).to(tl.float64)
+        start += RBLOCK
     tl.store(da_ptr, tl.sum(acc_a, axis=0).to(tl.float32))
     tl.store(db_ptr, tl.sum(acc_b, axis=0).to(tl.float32))
 
@@ -329,7 +337,7 @@ BWD_PROJ = KernelSpec(
     _sig("x_ptr:*T g_ptr:*T dx_ptr:*T alpha_ptr:*fp32 beta_ptr:*fp32 part_ptr:*fp32 Cin:i32 OH:i32 OW:i32 "
          f"H:i32 W:i32 pad:i32 {_STRIDES_X} sgn:i32 sgc:i32 sgh:i32 sgw:i32 STRIDE2:constexpr IDX64:constexpr "
          "BC:constexpr BW:constexpr"),
-    {"BC": 32, "BW": 32}, 4, _PROJ_VARIANTS, elements=(4 * 32 * 32, 32 * 32), moved=(2.25, 3), layouts=_LAYOUTS)
+    {"BC": 32, "BW": 32}, 4, _PROJ_VARIANTS, elements=(4 * 32 * 32, 32 * 64), moved=(2.25, 3), layouts=_LAYOUTS)
 SUM_PARTIALS = KernelSpec(
     "sum_partials", "reduce", sum_partials,
     _sig("part_ptr:*fp32 da_ptr:*fp32 db_ptr:*fp32 nprog:i32 RBLOCK:constexpr"),

@@ -105,8 +105,9 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _tile_grid(spec, rows: int, channels: int, cols: int) -> tuple[int, int, int]:
-    return rows, _cdiv(channels, spec.config["BC"]), _cdiv(cols, spec.config["BW"])
+def _tile_grid(spec, rows: int, channels: int, cols: int, widen: int = 1) -> tuple[int, int, int]:
+    """(N x rows, channel tiles, column tiles) for tiles of BC channels and ``widen`` x BW columns."""
+    return rows, _cdiv(channels, spec.config["BC"]), _cdiv(cols, widen * spec.config["BW"])
 
 
 @torch.library.custom_op("breg::bypass_add", mutates_args=())
@@ -171,7 +172,7 @@ def bypass_add_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Tensor, st
             x = x.contiguous(memory_format=_memory_format(dx))
         nb, cin, h, w = x.shape
         oh, ow = grad.shape[2:]
-        grid = _tile_grid(k.BWD_PROJ, nb * oh, cin, ow)
+        grid = _tile_grid(k.BWD_PROJ, nb * oh, cin, ow, widen=1 if stride == 2 else 2)  # as bwd_proj tiles
         part = torch.empty(2 * grid[0] * grid[1] * grid[2], device=x.device, dtype=torch.float32)
         k.BWD_PROJ.launch(grid, x, grad, dx, a, b, part, cin, oh, ow, h, w, (grad.shape[1] - cin) // 2,
                           *x.stride(), *grad.stride(), STRIDE2=stride == 2, IDX64=idx64)

@@ -67,6 +67,20 @@ def reference_all(x, r, dy, alpha: float, beta: float, stride: int):
     return {k: v.to(x.device) for k, v in ref.items()}
 
 
+def assert_fp32_close(out, ref, factor: float = 8.0) -> None:
+    """fp32 (y, dx, dF, dalpha, dbeta) against `reference_all`: per element within ``factor`` eps of the
+    magnitudes (y, dx), the scalar sums within 32 eps x sum |terms| (tests/breg_models/test_bypass_add_op.py
+    says why)."""
+    eps = torch.finfo(torch.float32).eps
+    y, dx, _, da, db = out
+    assert torch.all((y.double() - ref["y"]).abs() <= factor * eps * ref["ymag"] + 1e-38)
+    if dx is None:
+        return
+    assert torch.all((dx.double() - ref["dx"]).abs() <= factor * eps * ref["dxmag"] + 1e-38)
+    assert abs(da.item() - ref["da"].item()) <= 32 * eps * ref["damag"].item() + 1e-38
+    assert abs(db.item() - ref["db"].item()) <= 32 * eps * ref["dbmag"].item() + 1e-38
+
+
 def run_op(x, r, dy, alpha: float, beta: float, stride: int):
     """The fused op's (y, dx, dF, dalpha, dbeta) for one upstream gradient dy, on x's device (alpha and beta
     too, as a model's parameters would be)."""

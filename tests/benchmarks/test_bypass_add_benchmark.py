@@ -9,7 +9,7 @@ On the CPU the Triton cases skip: interpreted kernels time numpy, not the kernel
 import pytest
 import torch
 
-from bench.kernel import _bench_case, _op, shapes
+from bench.kernel import bench_case, op_of, shapes
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 BATCH = 128 if DEVICE.type == "cuda" else 2
@@ -39,4 +39,4 @@ def test_shortcut(benchmark, size, impl, pass_):
         return 0.0
 
     with functorch_config.patch(donated_buffer=False):
-        _bench_case(_op(impl), x, r, a, b, dy, stride, pass_, timer)
+        bench_case(op_of(impl), x, r, a, b, dy, stride, pass_, timer)

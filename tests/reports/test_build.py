@@ -20,6 +20,18 @@ def test_build_from_a_flops_store(tmp_path, capsys):
     assert r"\begin{tabular}" in tex and "BReG-NeXt-26" in tex
 
 
+def test_default_stores_include_device_folders(tmp_path, monkeypatch, capsys):
+    """`bench.gpu_suite` writes under results/<device>/: with no store named, those rows are found too."""
+    pytest.importorskip("fvcore", reason="FLOP counting needs fvcore, which is not installed")
+    monkeypatch.chdir(tmp_path)
+    store = tmp_path / "results" / "nvidia-h100" / "flops.jsonl"
+    store.parent.mkdir(parents=True)
+    assert flops_main(["--models", "bregnext26", "--input-size", "16", "--results", str(store)]) == 0
+    capsys.readouterr()
+    assert main(["--out-dir", "out"]) == 0
+    assert "BReG-NeXt-26" in (tmp_path / "out" / "bregnext_tables_1_2.md").read_text()
+
+
 def test_missing_store_is_an_error(tmp_path, capsys):
     assert main([str(tmp_path / "none.jsonl")]) == 1
     assert "no results store" in capsys.readouterr().err
