@@ -17,7 +17,7 @@ def run_main(main: Callable[[list[str] | None], int | None], argv: list[str] | N
     """Call ``main``; turn the errors a user can cause into one line on stderr and a non-zero exit."""
     try:
         return main(argv) or 0
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError, RuntimeError) as exc:
+    except (ValueError, OSError, RuntimeError) as exc:  # OSError: missing files, read-only or full disks
         prog = _prog()
         print(f"{prog}: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
         return 1
@@ -60,6 +60,24 @@ def choice_list(choices, convert=str):
             raise argparse.ArgumentTypeError(f"{','.join(bad) or repr(text)} not in: {', '.join(choices or [])}")
         return [convert(t) for t in items]
     return parse
+
+
+def check_device_here(name: str) -> None:
+    """A one-line UsageError unless ``name`` (cpu, cuda, cuda:N) is a device this process can use."""
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UsageError(f"--device {name!r}: not a device name (cpu, cuda or cuda:N)") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"--device {name}: no CUDA device is available here (use --device cpu)")
+        if device.index is not None and device.index >= count:
+            raise UsageError(f"--device {name}: this machine has {count} CUDA device(s)")
+    elif device.type != "cpu":
+        raise UsageError(f"--device {name!r}: only cpu and cuda[:N] are supported")
 
 
 def check_output_path(path: str | Path | None, option: str) -> None:

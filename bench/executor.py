@@ -26,6 +26,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .cli import check_device_here
 from .results import ResultsStore, make_row
 
 EXECUTORS = ("local", "ray")
@@ -99,6 +100,9 @@ def run_cells(cells: Iterable[dict], fn: CellFn, store: ResultsStore | None, com
     if retries < 0:
         raise ValueError(f"--retries must be >= 0, got {retries}")
     cells = list(cells)
+    if executor == "local":  # a device this machine lacks fails every cell alike: say so once, before any
+        for name in sorted({str(c["device"]) for c in cells if c.get("device")}):
+            check_device_here(name)
     result = SweepResult(rows=[None] * len(cells))
     todo = []
     for i, config in enumerate(cells):

@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import subprocess
+import sys
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -73,6 +74,9 @@ class ResultsStore:
         self.path = Path(path)
 
     def rows(self, command: str | None = None) -> list[dict]:
+        """Every well-formed row (of ``command``), in file order. A line that is not a row (a half row, ``[]``,
+        ``{}``: a crash or a hand edit) is skipped with a one-line warning naming it, so one bad line costs
+        that line, never the whole store; an unterminated last line is a write cut short and is ignored."""
         if not self.path.exists():
             return []
         rows = []
@@ -82,21 +86,22 @@ class ResultsStore:
                     continue
                 if not line.endswith("\n"):  # a write cut short by a kill: that run was not finished
                     break
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    raise ValueError(f"{self.path}:{lineno}: malformed result row") from None
-                if command is None or row.get("command") == command:
+                row = _parse_row(line)
+                if row is None:
+                    _warn_once(f"{self.path}:{lineno}: not a result row, skipped")
+                    continue
+                if command is None or row["command"] == command:
                     rows.append(row)
         return rows
 
     def done(self, command: str, config: dict) -> dict | None:
-        """The stored row for this command and config, if one was finished."""
+        """The newest stored row for this command and config (a --force rerun supersedes), if any."""
         key = run_id(command, config)
+        found = None
         for row in self.rows(command):
-            if row.get("run_id") == key:
-                return row
-        return None
+            if row["run_id"] == key:
+                found = row
+        return found
 
     def append(self, row: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +115,30 @@ class ResultsStore:
                 os.fsync(fh.fileno())
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_REQUIRED = {"run_id": str, "command": str, "config": dict, "metrics": dict}
+_warned: set[str] = set()
+
+
+def _parse_row(line: str) -> dict | None:
+    """The row a line holds, or None where it holds none (bad JSON, not an object, keys missing)."""
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(row, dict) or any(not isinstance(row.get(k), t) for k, t in _REQUIRED.items()):
+        return None
+    for optional in ("timings", "env"):
+        if not isinstance(row.get(optional), dict):
+            row[optional] = {}
+    return row
+
+
+def _warn_once(message: str) -> None:
+    if message not in _warned:
+        _warned.add(message)
+        print(f"warning: {message}", file=sys.stderr)
 
 
 def _drop_partial_tail(fh) -> None:

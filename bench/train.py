@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from bench.checkpoint import load_checkpoint, save_checkpoint
 from bench.cli import UsageError, run_main, write_output
 from bench.data import AugmentConfig, Dataset, augment_and_normalise, load_dataset, normalise
 from bench.results import ResultsStore, format_rows, make_row, run_id
@@ -347,7 +348,9 @@ def _train(args, dist: Dist, device: torch.device) -> int:
         config["world_size"] = dist.world
     store = ResultsStore(args.results or Path("results") / f"{COMMAND}.jsonl")
     epoch_done = lambda e: store.done(COMMAND, {**config, "epoch": e})
-    if not args.force and all(epoch_done(e) for e in range(1, args.epochs + 1)):
+    run_dir = Path(args.checkpoint_dir) / run_id(COMMAND, config)
+    if not args.force and all(epoch_done(e) for e in range(1, args.epochs + 1)) and _checkpoint_finished(
+            run_dir / "last.pt", args.epochs):
         if dist.main:
             print(f"train: all {args.epochs} epochs of this config are in {store.path}; --force reruns",
                   file=sys.stderr)
@@ -374,13 +377,12 @@ def _train(args, dist: Dist, device: torch.device) -> int:
     else:
         runner = evaluator = torch.compile(model) if args.compile else model
 
-    run_dir = Path(args.checkpoint_dir) / run_id(COMMAND, config)
     state = {"epoch": 0, "best": None}
     resume = Path(args.resume) if args.resume else run_dir / "last.pt"
     if args.resume and not resume.is_file():
         raise FileNotFoundError(f"--resume: checkpoint not found: {resume}")
     if resume.is_file() and not args.force:
-        ckpt = torch.load(resume, map_location=device, weights_only=False)
+        ckpt = load_checkpoint(resume, map_location=device)
         if ckpt["config"] != config:
             raise UsageError(f"{resume} was written by a different config; --force starts afresh")
         model.load_state_dict(ckpt["model"])
@@ -399,7 +401,6 @@ def _train(args, dist: Dist, device: torch.device) -> int:
     step = Step(runner, criterion, optimizer, scaler, device, args.amp, args.channels_last,
                 AugmentConfig(p=args.augment_p) if args.augment_p > 0 else None, aug_gen)
     targets = train.targets(args.task)
-    rows = []
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
         model.train()
         order = batches(len(train), args.batch_size, shuffle, device, dist.rank, dist.world)
@@ -434,31 +435,28 @@ def _train(args, dist: Dist, device: torch.device) -> int:
         if better:
             state["best"] = value
         metrics["best_so_far"] = better
-        _checkpoint(run_dir, better, model=model.state_dict(), criterion=criterion.state_dict(),
-                    optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                    scaler=scaler.state_dict(), shuffle_rng=shuffle.get_state(),
-                    augment_rng=aug_gen.get_state(), epoch=epoch, best=state["best"], config=config)
         timings = {"epoch_s": train_s, "eval_s": eval_s, "images_per_s": seen / train_s,
                    "lr": optimizer.param_groups[0]["lr"]}
-        row = make_row(COMMAND, {**config, "epoch": epoch}, metrics, timings)
+        # the row before the checkpoint: a crash between them reruns this epoch, whose row is then kept once
         if args.force or not epoch_done(epoch):
-            store.append(row)
-        rows.append(row)
+            store.append(make_row(COMMAND, {**config, "epoch": epoch}, metrics, timings))
+        save_checkpoint(run_dir, better, dict(
+            model=model.state_dict(), criterion=criterion.state_dict(), optimizer=optimizer.state_dict(),
+            scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), shuffle_rng=shuffle.get_state(),
+            augment_rng=aug_gen.get_state(), epoch=epoch, best=state["best"], config=config))
         key = "accuracy" if args.task == "categorical" else "rmse_total"
         print(f"epoch {epoch}: loss {metrics['train_loss']:.4f} val {key} {metrics[key]:.4f} "
               f"({train_s:.1f} s, {timings['images_per_s']:.0f} img/s)", file=sys.stderr)
-    return _emit(args, rows) if dist.main else 0
+    if not dist.main:
+        return 0
+    # every epoch of the run, resumed or not: the store's rows (this run's, or earlier runs' it resumed)
+    return _emit(args, [row for e in range(1, args.epochs + 1) if (row := epoch_done(e))])
 
 
-def _checkpoint(run_dir: Path, is_best: bool, **state) -> None:
-    """Write last.pt atomically (a kill mid-save leaves the previous one), copy it to best.pt if best."""
-    run_dir.mkdir(parents=True, exist_ok=True)
-    tmp = run_dir / "last.pt.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, run_dir / "last.pt")
-    if is_best:
-        torch.save(state, tmp)
-        os.replace(tmp, run_dir / "best.pt")
+def _checkpoint_finished(last: Path, epochs: int) -> bool:
+    """Whether the run's last.pt (if it has one) holds the final epoch: a kill after the last row but before
+    its checkpoint leaves every row stored and the model one epoch short, and that epoch is redone."""
+    return not last.is_file() or load_checkpoint(last).get("epoch", 0) >= epochs
 
 
 def _emit(args, rows: list[dict]) -> int:

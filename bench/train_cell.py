@@ -10,8 +10,6 @@ import json
 import tempfile
 from pathlib import Path
 
-import torch
-
 # cell-config key -> bench.train option (values passed as strings; booleans become bare flags)
 _OPTIONS = {"model": "--model", "bypass": "--bypass", "data": "--data", "task": "--task", "epochs": "--epochs",
             "batch_size": "--batch-size", "image_size": "--image-size", "device": "--device", "amp": "--amp",
@@ -22,6 +20,7 @@ _OPTIONS = {"model": "--model", "bypass": "--bypass", "data": "--data", "task": 
 def train_cell(config: dict) -> tuple[dict, dict]:
     """Train as ``config`` says; return the last epoch's metrics and the final model state dict."""
     from . import train
+    from .checkpoint import load_checkpoint
 
     argv = []
     for key, option in _OPTIONS.items():
@@ -35,5 +34,5 @@ def train_cell(config: dict) -> tuple[dict, dict]:
                            "--format", "json", "--out", str(out)])
         last = [json.loads(line) for line in out.read_text().splitlines() if line.strip()][-1]
         (ckpt,) = Path(tmp, "ckpt").glob("*/last.pt")
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)["model"]
+        state = load_checkpoint(ckpt)["model"]
     return last["metrics"], state

@@ -59,3 +59,19 @@ def test_sweep_with_training_and_arrangements(tmp_path, capsys):
 def test_bad_input(args, needle, tmp_path):
     with pytest.raises(ValueError, match=needle):
         main([*args, "--results", str(tmp_path / "x.jsonl")])
+
+
+@pytest.mark.parametrize("device,needle", [("cuda:7", "CUDA device"), ("meta", "only cpu and cuda"),
+                                           ("cuda:x", "not a device name")])
+def test_a_device_this_machine_lacks_fails_once_before_any_cell(device, needle, tmp_path, capsys):
+    import torch
+
+    from bench.cli import run_main
+
+    if device == "cuda:7" and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has 8 CUDA devices")
+    store = tmp_path / "x.jsonl"
+    assert run_main(main, [*TINY[:-2], "--device", device, "--results", str(store)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and needle in err[0]
+    assert not store.exists()  # no cell ran, none was retried

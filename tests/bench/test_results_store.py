@@ -26,6 +26,31 @@ def test_done_and_partial_tail(tmp_path):
     assert csv.splitlines()[0].count("config.a") == 1 and len(csv.splitlines()) == 3
 
 
+def test_a_line_that_is_not_a_row_costs_that_line_only(tmp_path, capsys):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    store.append(make_row("cmd", {"a": 1}, {"x": 1.0}))
+    with open(store.path, "a") as fh:  # a half row, then [] and {}, then a row with a key of the wrong type
+        fh.write('{"run_id": "abc", "comm\n[]\n{}\n{"run_id": 1, "command": "cmd", "config": {}, "metrics": {}}\n')
+    store.append(make_row("cmd", {"a": 2}, {"x": 2.0}))
+    assert [r["config"]["a"] for r in store.rows("cmd")] == [1, 2]
+    assert store.done("cmd", {"a": 2})["metrics"] == {"x": 2.0}
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"warning: {store.path}:{n}: not a result row, skipped" for n in (2, 3, 4, 5)]
+    store.rows()
+    assert capsys.readouterr().err == ""  # said once per process, not on every read
+
+
+def test_newest_row_of_a_config_wins(tmp_path):
+    """A --force rerun appends a second row for the cell: the sweeps, `train` and `reports` all take it."""
+    from reports.build import load_rows
+
+    store = ResultsStore(tmp_path / "r.jsonl")
+    store.append(make_row("cmd", {"a": 1}, {"x": 1.0}))
+    store.append(make_row("cmd", {"a": 1}, {"x": 3.0}))
+    assert store.done("cmd", {"a": 1})["metrics"] == {"x": 3.0}
+    assert [r["metrics"] for r in load_rows([store.path])["cmd"]] == [{"x": 3.0}]
+
+
 def test_killed_sweep_resumes_without_redoing_or_losing_rows(tmp_path):
     """Kill `bench.epoch_time` after its first finished row, run it again: every config once."""
     store = tmp_path / "sweep.jsonl"

@@ -67,6 +67,56 @@ def test_resume_after_a_crash(tmp_path, monkeypatch, capsys):
     assert [r["config"]["epoch"] for r in rows] == [1, 2]
 
 
+def _fail_on_call(real, n, exc):
+    calls = []
+
+    def wrapper(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == n:
+            raise exc
+        return real(*args, **kwargs)
+
+    return wrapper
+
+
+def _epochs(tmp_path):
+    return [r["config"]["epoch"] for r in ResultsStore(tmp_path / "train.jsonl").rows()]
+
+
+def test_killed_between_row_and_checkpoint_loses_and_repeats_nothing(tmp_path, monkeypatch, capsys):
+    """Epoch 2's row is stored, its checkpoint is not: the rerun redoes epoch 2 and keeps the one row."""
+    monkeypatch.setattr(train, "save_checkpoint", _fail_on_call(train.save_checkpoint, 2, KeyboardInterrupt))
+    assert _run(tmp_path) == 130
+    assert _epochs(tmp_path) == [1, 2]
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert _run(tmp_path) == 0
+    out, err = capsys.readouterr()
+    assert "resuming" in err and _epochs(tmp_path) == [1, 2]
+    assert [json.loads(line)["config"]["epoch"] for line in out.splitlines()] == [1, 2]  # not only epoch 2
+
+
+def test_a_failed_row_write_keeps_the_epoch_to_redo(tmp_path, monkeypatch, capsys):
+    """The store refuses epoch 2's row (read-only, full): no checkpoint claims epoch 2, so a rerun redoes it."""
+    monkeypatch.setattr(ResultsStore, "append",
+                        _fail_on_call(ResultsStore.append, 2, PermissionError("results store is read-only")))
+    assert _run(tmp_path) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].endswith(": error: results store is read-only")
+    monkeypatch.undo()
+    assert _run(tmp_path) == 0
+    assert _epochs(tmp_path) == [1, 2]
+
+
+def test_a_checkpoint_holding_pickled_code_is_refused(tmp_path, capsys):
+    import os
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"model": {}, "epoch": 1, "hook": os.system}, evil)  # loading it unrestricted imports os.system
+    assert _run(tmp_path, "--resume", str(evil)) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "refusing to load" in err[0] and str(evil) in err[0]
+
+
 def test_dimensional_and_settings(tmp_path):
     assert _run(tmp_path, "--task", "dimensional", "--loss", "av", "--lr-step", "1", "--lr-step-unit",
                 "iter", "--amp", "bf16", "--channels-last", "--deterministic", "--epochs", "1") == 0
