@@ -26,7 +26,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .cli import check_device_here
+from .cli import UsageError, check_device_here
+from .data.dataset import DataError
 from .results import ResultsStore, make_row
 
 EXECUTORS = ("local", "ray")
@@ -77,6 +78,11 @@ def add_executor_args(parser: argparse.ArgumentParser, default_results: str | No
                    help="Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local Ray)")
     g.add_argument("--retries", type=int, default=1, metavar="N",
                    help="times a failing cell is retried before it is reported as failed (default 1)")
+
+
+# Errors a cell raises that retrying cannot fix (a missing data file, a bad setting): the sweep stops at
+# the first, in one line, instead of retrying every cell.
+USER_ERRORS = (UsageError, FileNotFoundError, DataError)
 
 
 def executor_kwargs(args: argparse.Namespace) -> dict:
@@ -153,7 +159,7 @@ def _run_local(todo, cells, fn, finish, failed) -> None:
             start = time.perf_counter()
             try:
                 outcome = fn(cells[i])
-            except KeyboardInterrupt:
+            except (KeyboardInterrupt, *USER_ERRORS):  # the user's to fix: every cell would fail alike
                 raise
             except Exception as exc:  # one cell's failure must not stop the sweep
                 if failed(i, attempt, _describe(exc)):
@@ -200,6 +206,8 @@ def _run_ray(todo, cells, fn, finish, failed, gpu, address, init_kwargs) -> None
             try:
                 outcome, seconds = ray.get(ready[0])
             except Exception as exc:  # the task's exception (RayTaskError) or a lost worker
+                if isinstance(getattr(exc, "cause", None), USER_ERRORS):
+                    raise exc.cause from None
                 if failed(i, attempt, _describe(getattr(exc, "cause", None) or exc)):
                     submit(i, attempt + 1)
                 continue
@@ -224,11 +232,6 @@ def run_sweep(args: argparse.Namespace, cells: list[dict], fn: CellFn, command: 
     print the table of every finished row through ``render``, then report failed cells in one line."""
     from .cli import write_output
 
-    if getattr(args, "device", "cpu") == "cuda" and args.executor == "local":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise ValueError("--device cuda: no CUDA device is available here (use --device cpu)")
     result = run_cells(cells, fn, ResultsStore(args.results), command,
                        needs_gpu=lambda c: str(c.get("device", "cpu")).startswith("cuda"), desc=desc,
                        **executor_kwargs(args))

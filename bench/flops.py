@@ -16,7 +16,7 @@ from breg_models.specs import TASKS, depth_to_k
 from reports.complexity import render_complexity, render_stages
 from reports.render import FORMATS
 
-from .cli import int_list, run_main, write_output
+from .cli import check_output_path, int_list, run_main, write_output
 from .complexity import count_flops, count_params
 from .results import ResultsStore, environment, make_row
 
@@ -37,7 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--by-stage", action="store_true", help="add a per-stage breakdown (stem, conv2..conv6, head)")
     p.add_argument("--format", choices=FORMATS, default="markdown")
     p.add_argument("--out", help="write the table here instead of stdout")
-    p.add_argument("--results", help="also append the result rows to this JSONL results store")
+    p.add_argument("--results", default="results/flops.jsonl",
+                   help="results store the rows are appended to ('' = none; default results/flops.jsonl)")
+    p.add_argument("--force", action="store_true", help="count models whose rows are already in the store again")
     return p.parse_args(argv)
 
 
@@ -52,13 +54,17 @@ def model_names(args: argparse.Namespace) -> list[str]:
     return names
 
 
-def measure(name: str, args: argparse.Namespace) -> dict:
-    """One result row: the model's parameter and FLOP counts under the chosen options."""
+def measure(name: str, args: argparse.Namespace, store: ResultsStore | None = None) -> dict:
+    """One result row: the model's parameter and FLOP counts under the chosen options; the stored row of the
+    same config where ``store`` has one (counting is deterministic, so a rerun adds nothing)."""
     kind, params = parse_bypass(args.bypass) if args.bypass else (None, None)
     model = create_model(name, task=args.task, num_classes=args.num_classes, bypass=kind, bypass_params=params,
                          bypass_impl=args.bypass_impl)
     config = {"model": name, "input_size": args.input_size, "task": args.task, "num_classes": args.num_classes,
-              "bypass": args.bypass or model.spec.bypass, "bypass_impl": args.bypass_impl}
+              "bypass": args.bypass or model.spec.bypass, "bypass_impl": args.bypass_impl,
+              "by_stage": args.by_stage}
+    if store is not None and (stored := store.done(COMMAND, config)):
+        return stored
     metrics = {"title": model.spec.title, "depth": model.spec.depth, "units": model.spec.units,
                **count_params(model), **count_flops(model, args.input_size, by_stage=args.by_stage)}
     return make_row(COMMAND, config, metrics)
@@ -68,14 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.input_size < 8:
         raise ValueError(f"--input-size must be at least 8 pixels, got {args.input_size}")
+    check_output_path(args.results, "--results")
+    check_output_path(args.out, "--out")
     names = model_names(args)
     store = ResultsStore(args.results) if args.results else None
     rows = []
     for name in tqdm(names, desc="counting", unit="model", disable=None, file=sys.stderr):
-        row = measure(name, args)
-        rows.append(row)
-        if store:
+        row = measure(name, args, None if args.force else store)
+        if store is not None and (args.force or not store.done(COMMAND, row["config"])):
             store.append(row)
+        rows.append(row)
     env = environment()
     caption = (f"BReG-NeXt Tables 1-2, measured by this harness beside the published values "
                f"(input {args.input_size}x{args.input_size}x3, {args.task} head; torch {env['torch']}, "

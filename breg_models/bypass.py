@@ -207,6 +207,8 @@ def parse_bypass(text: str) -> tuple[str, dict]:
             raise ValueError(f"bad bypass parameter {item!r} in {text!r}; expected NAME=NUMBER") from None
         if not eq:
             raise ValueError(f"bad bypass parameter {item!r} in {text!r}; expected NAME=NUMBER")
+        if not math.isfinite(params[key.strip()]):
+            raise ValueError(f"bad bypass parameter {item!r} in {text!r}; the number must be finite")
     resolve_params(kind.strip(), params)
     return kind.strip(), params
 

@@ -73,8 +73,8 @@ def validation_videos(root: Path, videos: list[str], count: int = VAL_SEQUENCES,
                 if row["video"] in subject:
                     subject[row["video"]] = row["subject"]
     if count >= len(videos):
-        raise DataError(f"{root}: {len(videos)} sequences cannot spare {count} for validation "
-                        f"(pass val_sequences=...)")
+        raise DataError(f"{root}: {len(videos)} sequences cannot spare {count} for validation (the paper's split); "
+                        "list the validation videos in validation.txt instead")
     groups: dict[str, list[str]] = {}
     for video in sorted(videos):
         groups.setdefault(subject[video], []).append(video)

@@ -75,3 +75,16 @@ def test_a_device_this_machine_lacks_fails_once_before_any_cell(device, needle, 
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and needle in err[0]
     assert not store.exists()  # no cell ran, none was retried
+
+
+def test_a_missing_data_file_stops_the_sweep_once_in_one_line(tmp_path, capsys):
+    """A user error inside a cell (here the data file) would fail every cell alike: no retries, no config dump."""
+    from bench.cli import run_main
+
+    store = tmp_path / "x.jsonl"
+    argv = [*TINY, "--epochs", "1", "--data", f"fer2013:{tmp_path / 'none.csv'}", "--retries", "2",
+            "--results", str(store)]
+    assert run_main(main, argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "FER2013 CSV not found" in err[0] and "retrying" not in err[0]
+    assert not store.exists()

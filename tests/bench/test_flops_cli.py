@@ -14,6 +14,12 @@ from bench.results import ResultsStore
 MODELS = ["bregnext26", "resnet32"]
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp(tmp_path, monkeypatch):
+    """The default store is results/flops.jsonl under the working folder: keep it out of the checkout."""
+    monkeypatch.chdir(tmp_path)
+
+
 def run(capsys, *args):
     pytest.importorskip("fvcore", reason="FLOP counting needs fvcore, which is not installed")
     code = main(list(args))
@@ -62,6 +68,33 @@ def test_results_store_and_out_file(tmp_path, capsys):
     assert "BReG-NeXt-26" in out.read_text()
     rows = ResultsStore(store).rows("flops")
     assert len(rows) == 1 and rows[0]["config"]["model"] == "bregnext26" and rows[0]["env"]["torch"]
+
+
+def test_default_store_no_duplicates_and_force(tmp_path, monkeypatch, capsys):
+    """Rows go to results/flops.jsonl by default; a rerun reuses them (no second row, no recount) and
+    --force counts again, its row superseding the first."""
+    import bench.flops as flops
+
+    first = run(capsys, "--models", "bregnext26", "--input-size", "16")
+    store = ResultsStore(tmp_path / "results" / "flops.jsonl")
+    assert len(store.rows("flops")) == 1
+    count_flops = flops.count_flops
+    monkeypatch.setattr(flops, "count_flops", lambda *a, **k: pytest.fail("a stored model was counted again"))
+    assert run(capsys, "--models", "bregnext26", "--input-size", "16") == first
+    assert len(store.rows("flops")) == 1
+    monkeypatch.setattr(flops, "count_flops", count_flops)  # (undo() would also undo the chdir)
+    run(capsys, "--models", "bregnext26", "--input-size", "16", "--force")
+    assert len(store.rows("flops")) == 2
+    assert run(capsys, "--models", "bregnext26", "--input-size", "16", "--results", "") == first  # no store
+
+
+@pytest.mark.parametrize("option", ["--results", "--out"])
+def test_an_output_path_that_is_a_folder_fails_before_counting(tmp_path, capsys, option):
+    from bench.cli import run_main
+
+    assert run_main(main, ["--models", "bregnext26", option, str(tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is a folder" in err[0]
 
 
 def test_bypass_ablation_changes_only_bypass_cost(capsys):

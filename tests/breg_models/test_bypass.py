@@ -138,6 +138,9 @@ def test_parse_bypass():
     for bad in ("scaled:lam", "scaled:lam=x", "atan:lam=1", "nope"):
         with pytest.raises(ValueError):
             parse_bypass(bad)
+    for bad in ("scaled:lam=nan", "scaled:lam=inf", "adaptive:alpha=1,beta=-inf"):
+        with pytest.raises(ValueError, match="must be finite"):
+            parse_bypass(bad)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32])

@@ -1,0 +1,36 @@
+"""`python -m bench`: the entry points of the harness, each with the first line of its docstring.
+
+Found by reading the package's modules (those runnable with ``python -m``), not by importing them, so the list
+prints at once and without torch.
+"""
+
+import ast
+import sys
+from pathlib import Path
+
+
+def entry_points() -> list[tuple[str, str]]:
+    """(module, summary) for every ``bench`` module that runs as ``python -m bench.<name>``."""
+    out = []
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        text = path.read_text()
+        if path.stem.startswith("_") or 'if __name__ == "__main__"' not in text:
+            continue
+        doc = (ast.get_docstring(ast.parse(text)) or "").strip().splitlines()
+        summary = doc[0] if doc else ""
+        prefix = f"`python -m bench.{path.stem}`"
+        summary = summary.removeprefix(prefix).lstrip(":").strip()
+        out.append((f"bench.{path.stem}", summary))
+    return out
+
+
+def main() -> int:
+    print("usage: python -m <entry point> [--help]\n")
+    for module, summary in entry_points():
+        print(f"  {module:20s} {summary}")
+    print(f"  {'reports':20s} every table and figure the results stores can fill")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
