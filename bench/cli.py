@@ -32,9 +32,22 @@ def _prog() -> str:
     return f"{path.parent.name}.{path.stem}" if path.parent.name == "bench" else path.stem
 
 
+def add_output_args(parser: argparse.ArgumentParser, command: str, table: str, rerun: str) -> None:
+    """--format, --out, --results and --force, alike in every entry point: ``table`` is the reports module that
+    renders Markdown/LaTeX, ``rerun`` what --force does again."""
+    from reports.render import FORMATS
+
+    parser.add_argument("--format", choices=FORMATS, default="markdown",
+                        help=f"markdown/latex: the table of `{table}`; csv/json: the rows")
+    parser.add_argument("--out", default="-", help="file for the output ('-' = stdout)")
+    parser.add_argument("--results", default=f"results/{command}.jsonl",
+                        help=f"results store the rows are appended to ('' = none; default results/{command}.jsonl)")
+    parser.add_argument("--force", action="store_true", help=rerun)
+
+
 def write_output(text: str, out: str | None) -> None:
-    """Print ``text``, or write it to ``out`` (parent folders created)."""
-    if out is None:
+    """Print ``text`` (``out`` None or '-'), or write it to ``out`` (parent folders created)."""
+    if out is None or out == "-":
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
     path = Path(out)

@@ -130,6 +130,10 @@ def run_cells(cells: Iterable[dict], fn: CellFn, store: ResultsStore | None, com
         result.rows[i] = row
         result.ran += 1
         bar.update()
+        if bar.disable:  # not a terminal (a log, CI): a line per cell instead of the bar
+            settled = result.ran + result.skipped + len(result.failures)
+            print(f"{command}: {settled}/{len(cells)} cells, {_short(cells[i])} done in {seconds:.1f} s",
+                  file=sys.stderr)
 
     def failed(i: int, attempt: int, exc_text: str) -> bool:
         """Report one failed attempt; True if the cell gets another."""

@@ -14,9 +14,8 @@ from tqdm import tqdm
 from breg_models import create_model, list_models, parse_bypass, resolve_names
 from breg_models.specs import TASKS, depth_to_k
 from reports.complexity import render_complexity, render_stages
-from reports.render import FORMATS
 
-from .cli import check_output_path, int_list, run_main, write_output
+from .cli import add_output_args, check_output_path, int_list, run_main, write_output
 from .complexity import count_flops, count_params
 from .results import ResultsStore, environment, make_row
 
@@ -35,11 +34,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bypass-impl", default="eager", choices=("eager", "compile", "triton"),
                    help="count through this bypass implementation (totals are the same by construction)")
     p.add_argument("--by-stage", action="store_true", help="add a per-stage breakdown (stem, conv2..conv6, head)")
-    p.add_argument("--format", choices=FORMATS, default="markdown")
-    p.add_argument("--out", help="write the table here instead of stdout")
-    p.add_argument("--results", default="results/flops.jsonl",
-                   help="results store the rows are appended to ('' = none; default results/flops.jsonl)")
-    p.add_argument("--force", action="store_true", help="count models whose rows are already in the store again")
+    add_output_args(p, COMMAND, "reports.complexity", "count models whose rows are already in the store again")
     return p.parse_args(argv)
 
 

@@ -32,9 +32,8 @@ import time
 import torch
 
 from reports.kernel import render_kernel
-from reports.render import FORMATS
 
-from .cli import UsageError, check_output_path, choice_list, run_main, write_output
+from .cli import UsageError, add_output_args, check_output_path, choice_list, run_main, write_output
 from .results import ResultsStore, format_flat, make_row
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -327,12 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "x holds this many elements, e.g. 2^24 (flat sizes are fixed)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case on the CPU")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    parser.add_argument("--format", choices=FORMATS, default="markdown",
-                        help="markdown/latex: the table of `reports.kernel`; csv/json: the raw rows")
-    parser.add_argument("--out", default="-", help="file for the rows ('-' = stdout)")
-    parser.add_argument("--results", default="results/kernel.jsonl",
-                        help="results store the rows are appended to ('' = none; default results/kernel.jsonl)")
-    parser.add_argument("--force", action="store_true", help="rerun cases whose rows are already in the store")
+    add_output_args(parser, COMMAND, "reports.kernel", "rerun cases whose rows are already in the store")
     return parser
 
 
@@ -377,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     if skipped:
         print(f"kernel: {skipped} cases read back from {args.results} (--force reruns them)", file=sys.stderr)
     failed = [r for r in rows if r["metrics"].get("error")]
-    write_output(format_rows(rows, args.format), None if args.out == "-" else args.out)
+    write_output(format_rows(rows, args.format), args.out)
     if failed:
         first = failed[0]
         raise RuntimeError(f"{len(failed)} of {len(rows)} rows failed (first: {first['config']['size']} "

@@ -55,9 +55,8 @@ from pathlib import Path
 from tqdm import tqdm
 
 from reports.kernel_aot import FIELDS, flat_rows, render_kernel_aot
-from reports.render import FORMATS
 
-from .cli import UsageError, check_output_path, choice_list, run_main, write_output
+from .cli import UsageError, add_output_args, check_output_path, choice_list, run_main, write_output
 from .results import ResultsStore, format_flat, make_row
 
 COMMAND = "kernel_aot"
@@ -526,12 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(default {DEFAULT_SPECS})")
     p.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                    help="compile processes (default min(2, cores))")
-    p.add_argument("--format", choices=FORMATS, default="markdown",
-                   help="markdown/latex: the table of `reports.kernel_aot`; csv/json: the flat rows")
-    p.add_argument("--out", default="-", help="file for the table ('-' = stdout)")
-    p.add_argument("--results", default="results/kernel_aot.jsonl",
-                   help="results store the rows are appended to ('' = none; default results/kernel_aot.jsonl)")
-    p.add_argument("--force", action="store_true", help="recompile kernels whose rows are already in the store")
+    add_output_args(p, COMMAND, "reports.kernel_aot", "recompile kernels whose rows are already in the store")
     return p
 
 
@@ -588,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
     for row in rows:  # stored rows too, so the table and the exit status follow this version's gate
         row["metrics"]["gate"] = gate_label(row)
-    write_output(format_rows(rows, args.format), None if args.out == "-" else args.out)
+    write_output(format_rows(rows, args.format), args.out)
     failed = [(flat, gate_failures(flat)) for flat in flat_rows(rows)]
     failed = [(flat, why) for flat, why in failed if why]
     for flat, why in failed:

@@ -48,6 +48,15 @@ def test_runs_appends_and_skips_done(tmp_path):
     assert forced.ran == 3 and len(store.rows("sq")) == 7
 
 
+def test_a_line_per_cell_when_stderr_is_not_a_terminal(tmp_path, capsys):
+    run_cells([{"x": 1}, {"x": 2}], square, ResultsStore(tmp_path / "r.jsonl"), "sq")
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(" done in")[0] for line in err] == ["sq: 1/2 cells, x=1", "sq: 2/2 cells, x=2"]
+    again = run_cells([{"x": 1}, {"x": 3}], square, ResultsStore(tmp_path / "r.jsonl"), "sq")
+    assert again.skipped == 1
+    assert capsys.readouterr().err.splitlines()[0].startswith("sq: 2/2 cells, x=3")  # counted after the skip
+
+
 def test_failure_is_reported_retried_and_does_not_stop_others(tmp_path, capsys):
     store = ResultsStore(tmp_path / "r.jsonl")
     result = run_cells([{"x": -1}, {"x": 2}], square, store, "sq", retries=2)
