@@ -37,14 +37,18 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from bench.checkpoint import load_checkpoint, save_checkpoint
-from bench.cli import UsageError, run_main, write_output
+from bench.cli import UsageError, int_list, run_main, write_output
 from bench.data import AugmentConfig, Dataset, augment_and_normalise, load_dataset, normalise
 from bench.results import ResultsStore, format_rows, make_row, run_id
 from reports.render import FORMATS
 from reports.train import render_train
 
 COMMAND = "train"
-LOSSES = {"categorical": ("focal", "ce", "weighted_ce", "dacl"), "dimensional": ("mse", "av")}
+# DACL's CE-Unit widths: the paper's (and the public code's) are (3584, 512, 64) for ResNet-18's 512 x 7 x 7
+# map (losses.DACLAttention's default); BReG-NeXt's last map is 128 channels of a few cells, so the harness
+# scales them down by default. --dacl-widths sets them.
+DACL_WIDTHS = (512, 256, 64)
+LOSSES = {"categorical": ("focal", "focal_code", "ce", "weighted_ce", "dacl"), "dimensional": ("mse", "av")}
 AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -102,7 +106,8 @@ class Criterion(nn.Module):
     attention network is trained with the model (``extra_parameters``) and its centers move after each
     optimiser step (``after_step``)."""
 
-    def __init__(self, name: str, task: str, train: Dataset, model: nn.Module):
+    def __init__(self, name: str, task: str, train: Dataset, model: nn.Module,
+                 dacl_widths: tuple[int, ...] = DACL_WIDTHS):
         super().__init__()
         import losses
 
@@ -110,8 +115,10 @@ class Criterion(nn.Module):
         if name not in LOSSES[task]:
             raise UsageError(f"--loss {name} does not fit the {task} task; choose one of: "
                              f"{', '.join(LOSSES[task])}")
-        if name == "focal":
+        if name == "focal":  # the paper's Eq. 17 (true class only), averaged over the batch
             self.loss = losses.FocalLoss()
+        elif name == "focal_code":  # the authors' public code: every class's binary term, summed over the batch
+            self.loss = losses.FocalLoss(form="all_classes", reduction="sum")
         elif name == "ce":
             self.loss = nn.CrossEntropyLoss()
         elif name == "weighted_ce":
@@ -123,7 +130,7 @@ class Criterion(nn.Module):
                 probe = torch.zeros(2, 3, *train.images.shape[-2:], device=next(model.parameters()).device)
                 _, c, h, w = model.eval().features(probe).shape
                 model.train()
-            self.attention = losses.DACLAttention.for_feature_map(c, h, w, hidden_dims=(512, 256, 64))
+            self.attention = losses.DACLAttention.for_feature_map(c, h, w, hidden_dims=dacl_widths)
             self.dacl = losses.SparseCenterLoss(train.num_classes, c)
         elif name == "mse":
             self.loss = losses.DimensionalMSELoss()
@@ -244,8 +251,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr-gamma", type=float, default=0.8, help="lr multiplier every --lr-step")
     p.add_argument("--lr-step", type=int, default=10)
     p.add_argument("--lr-step-unit", choices=("epoch", "iter"), default="epoch")
-    p.add_argument("--loss", default=None, help="focal|ce|weighted_ce|dacl (categorical), mse|av "
-                                                 "(dimensional); default focal / mse")
+    p.add_argument("--loss", default=None, help="focal|focal_code|ce|weighted_ce|dacl (categorical), mse|av "
+                                                 "(dimensional); default focal / mse. focal is the paper's Eq. 17, "
+                                                 "focal_code the authors' public code (losses.focal)")
+    p.add_argument("--dacl-widths", type=int_list, default=list(DACL_WIDTHS), metavar="W1,W2,W3",
+                   help="--loss dacl: the CE-Unit's three linear widths (default 512,256,64 for BReG-NeXt's "
+                        "small last map; the paper's ResNet-18 uses 3584,512,64)")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="L2 on convolution weights")
     p.add_argument("--augment-p", type=float, default=0.25, help="share of samples augmented (0: off)")
     p.add_argument("--image-size", type=int, default=64)
@@ -285,6 +296,8 @@ def run_config(args) -> dict:
     if args.data == "synth":
         config.update(synth_train=args.synth_train, synth_val=args.synth_val,
                       synth_balance=args.synth_balance, synth_nuisance=args.synth_nuisance)
+    if args.loss == "dacl":
+        config["dacl_widths"] = list(args.dacl_widths)
     config["device"] = args.device
     return config
 
@@ -334,6 +347,8 @@ def _train(args, dist: Dist, device: torch.device) -> int:
         args.batch_size = 128 if device.type == "cuda" else 32
     if args.amp == "fp16" and device.type == "cpu":
         raise UsageError("--amp fp16 needs --device cuda (use bf16 on the CPU)")
+    if len(args.dacl_widths) != 3 or min(args.dacl_widths) < 1:
+        raise UsageError(f"--dacl-widths takes three positive widths, got {args.dacl_widths}")
     for name in ("epochs", "batch_size", "lr_step", "image_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
@@ -362,7 +377,7 @@ def _train(args, dist: Dist, device: torch.device) -> int:
                          bypass_impl=args.bypass_impl).to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    criterion = Criterion(args.loss, args.task, train, model).to(device)
+    criterion = Criterion(args.loss, args.task, train, model, tuple(args.dacl_widths)).to(device)
     groups = param_groups(model, args.weight_decay)
     groups[1]["params"] += list(criterion.parameters())
     optimizer = make_optimizer(groups, args.lr, device)

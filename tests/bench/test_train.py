@@ -125,9 +125,21 @@ def test_dimensional_and_settings(tmp_path):
     torch.use_deterministic_algorithms(False)
 
 
-@pytest.mark.parametrize("loss", ["ce", "weighted_ce", "dacl"])
+@pytest.mark.parametrize("loss", ["ce", "weighted_ce", "dacl", "focal_code"])
 def test_categorical_losses(tmp_path, loss):
     assert _run(tmp_path, "--loss", loss, "--epochs", "1", "--synth-train", "32", "--augment-p", "0") == 0
+
+
+def test_dacl_widths_are_a_setting_of_the_run(tmp_path):
+    assert _run(tmp_path, "--loss", "dacl", "--dacl-widths", "64,32,8", "--epochs", "1", "--synth-train", "32") == 0
+    (row,) = ResultsStore(tmp_path / "train.jsonl").rows()
+    assert row["config"]["dacl_widths"] == [64, 32, 8]
+    (run_dir,) = (tmp_path / "ckpt").iterdir()
+    from bench.checkpoint import load_checkpoint
+
+    state = load_checkpoint(run_dir / "last.pt")["criterion"]
+    weights = [v for k, v in state.items() if k.endswith("weight") and v.dim() == 2]  # the linear layers
+    assert [w.shape[0] for w in weights][:3] == [64, 32, 8]
 
 
 def test_bypass_swap(tmp_path):
@@ -144,6 +156,7 @@ def test_bypass_swap(tmp_path):
     (["--data", "fer2013:/no/such.csv"], "not found"),
     (["--bypass-impl", "triton"], "needs --device cuda"),
     (["--amp", "fp16"], "fp16 needs"),
+    (["--loss", "dacl", "--dacl-widths", "64,0,8"], "three positive widths"),
 ])
 def test_input_errors_are_one_line(tmp_path, capsys, monkeypatch, extra, message):
     monkeypatch.setenv("TRITON_INTERPRET", "0")  # tests/conftest.py interprets the kernels; this case must not

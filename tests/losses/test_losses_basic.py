@@ -23,6 +23,25 @@ def test_focal_matches_eq17_transcription():
     assert FocalLoss()(logits, y).item() == pytest.approx(ref, rel=1e-12)
 
 
+def test_focal_all_classes_matches_the_public_code_transcription():
+    """focal_loss2 of the authors' code: every class a binary focal term, summed over classes and batch."""
+    torch.manual_seed(2)
+    logits = torch.randn(16, 7, dtype=torch.float64, requires_grad=True)
+    y = torch.randint(0, 7, (16,))
+    p = _softmax64(logits.detach().numpy())
+    ref = sum(-0.25 * (1 - p[i, c]) ** 2 * math.log(p[i, c]) if c == y[i] else
+              -0.75 * p[i, c] ** 2 * math.log(1 - p[i, c]) for i in range(16) for c in range(7))
+    public = FocalLoss(form="all_classes", reduction="sum")(logits, y)
+    assert public.item() == pytest.approx(ref, rel=1e-12)
+    paper = FocalLoss(reduction="sum")(logits, y)
+    assert public.item() > paper.item()  # the other classes' terms are all positive
+    (g_public,) = torch.autograd.grad(public, logits)
+    (g_paper,) = torch.autograd.grad(paper, logits)
+    assert F.cosine_similarity(g_public.flatten(), g_paper.flatten(), dim=0).item() < 0.999  # another direction
+    with pytest.raises(ValueError, match="form"):
+        FocalLoss(form="binary")
+
+
 def test_focal_reduces_to_cross_entropy():
     torch.manual_seed(1)
     logits = torch.randn(10, 5, dtype=torch.float64)
@@ -83,6 +102,10 @@ def test_mse_and_av_loss_transcription():
            for j in range(2)]
     ref = rmse + 0.5 * ((1 - np.mean(pcc)) + (1 - np.mean(ccc)))
     assert AVLoss(stability=0.0)(p, t).item() == pytest.approx(ref, rel=1e-12)
+    code_ref = ref + rmse  # the public code sums the two RMSEs: twice their mean
+    assert AVLoss(stability=0.0, rmse="sum")(p, t).item() == pytest.approx(code_ref, rel=1e-12)
+    with pytest.raises(ValueError, match="rmse"):
+        AVLoss(rmse="max")
     loss = AVLoss()(p, t)
     loss.backward()
     assert torch.isfinite(p.grad).all()
