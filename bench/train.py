@@ -37,7 +37,7 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from bench.checkpoint import load_checkpoint, save_checkpoint
-from bench.cli import UsageError, int_list, run_main, write_output
+from bench.cli import UsageError, check_device_here, int_list, run_main, write_output
 from bench.data import AugmentConfig, Dataset, augment_and_normalise, load_dataset, normalise
 from bench.results import ResultsStore, format_rows, make_row, run_id
 from reports.render import FORMATS
@@ -54,10 +54,9 @@ AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 # ---------------------------------------------------------------- runtime settings shared with epoch_time
 def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: no CUDA device is available here (use --device cpu)")
-    if name not in ("cpu", "cuda"):
+    if name not in ("cpu", "cuda"):  # under torchrun each rank picks its own cuda:N
         raise UsageError(f"--device must be cpu or cuda, not {name!r}")
+    check_device_here(name)
     return torch.device(name)
 
 

@@ -72,7 +72,7 @@ def test_rows_land_in_the_device_folder_and_a_failing_step_does_not_stop_the_oth
     monkeypatch.setattr(gpu_suite, "cuda_device_name", lambda: H100)
     ran = []
 
-    def tests(folder, args):
+    def failing_tests(folder, args):
         ran.append("tests")
         return _python("import sys; print('3 failed, 10 passed'); sys.exit(1)", folder, "tests")
 
@@ -85,7 +85,7 @@ def test_rows_land_in_the_device_folder_and_a_failing_step_does_not_stop_the_oth
         ran.append("epoch_time")
         return _python("import time; time.sleep(60)", folder, "epoch_time", limit=1)
 
-    monkeypatch.setitem(gpu_suite.BUILDERS, "tests", tests)
+    monkeypatch.setitem(gpu_suite.BUILDERS, "tests", failing_tests)
     monkeypatch.setitem(gpu_suite.BUILDERS, "kernel", kernel)
     monkeypatch.setitem(gpu_suite.BUILDERS, "epoch_time", slow)
     out = tmp_path / "res"
