@@ -23,7 +23,8 @@ from breg_models.specs import TASKS
 from reports.ablation import render_ablation
 from reports.render import FORMATS
 
-from .cli import int_list, run_main
+from .cli import examples, int_list, run_main
+from .data import SOURCES
 from .executor import add_executor_args, run_sweep
 from .train_cell import train_cell
 
@@ -41,22 +42,31 @@ GPU_DEFAULTS = {"epochs": 10, "batch_size": 128, "image_size": 64, "synth_train"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n")[1])
-    p.add_argument("--preset", nargs="+", choices=tuple(PRESETS), default=["table8"])
+    p = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n\n")[0], **examples(
+        "python -m bench.ablation --seeds 0 # Table 8 with one seed (on the CPU: a smoke run)",
+        "python -m bench.ablation --preset table9 bregnet --device cuda --data affectnet:data/affectnet",
+        "python -m bench.ablation --preset scaled --device cuda --executor ray --ray-address auto",
+        before=__doc__.split("\n\n")[1]))
+    p.add_argument("--preset", nargs="+", choices=tuple(PRESETS), default=["table8"],
+                   help="ablations to run, listed below (default table8)")
     p.add_argument("--models", nargs="+", help="override the presets' models (names or globs)")
     p.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="seeds per cell (default 0,1,2)")
-    p.add_argument("--task", choices=TASKS, default="categorical")
-    p.add_argument("--data", default="synth", help="synth | fer2013:PATH | affectnet:PATH | affwild:PATH")
+    p.add_argument("--task", choices=TASKS, default="categorical",
+                   help="classes (accuracy) or valence and arousal (RMSE) (default categorical)")
+    p.add_argument("--data", default="synth", metavar="SPEC",
+                   help="synth (built in, the default) or " + ", ".join(f"{s}:PATH" for s in SOURCES if s != "synth")
+                   + " (README: Data on disk)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per cell (CPU 1, GPU 10)")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--image-size", type=int, default=None)
-    p.add_argument("--synth-train", type=int, default=None)
-    p.add_argument("--synth-val", type=int, default=None)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off")
-    p.add_argument("--bypass-impl", default="eager", choices=("eager", "compile", "triton", "auto"))
-    p.add_argument("--format", choices=FORMATS, default="markdown")
+    p.add_argument("--batch-size", type=int, default=None, help="CPU default 32, GPU 128")
+    p.add_argument("--image-size", type=int, default=None, help="input side (CPU 32, GPU 64)")
+    p.add_argument("--synth-train", type=int, default=None, help="synth training set size (CPU 256, GPU 20000)")
+    p.add_argument("--synth-val", type=int, default=None, help="synth validation set size (CPU 128, GPU 4000)")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu, cuda or cuda:N (default cuda where there is one); cuda takes the GPU defaults")
+    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off", help="autocast dtype (default off)")
+    p.add_argument("--bypass-impl", default="eager", choices=("eager", "compile", "triton", "auto"),
+                   help="how the bypass runs (default eager; triton needs CUDA)")
+    p.add_argument("--format", choices=FORMATS, default="markdown", help="table format (default markdown)")
     p.add_argument("--out", help="write the table here instead of stdout")
     add_executor_args(p, default_results="results/ablation.jsonl")
     args = p.parse_args(argv)

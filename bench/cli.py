@@ -72,7 +72,28 @@ def choice_list(choices, convert=str):
         if bad or not items:
             raise argparse.ArgumentTypeError(f"{','.join(bad) or repr(text)} not in: {', '.join(choices or [])}")
         return [convert(t) for t in items]
+    parse.choices = None if choices is None else [str(c) for c in choices]  # what --help must name
     return parse
+
+
+class _Examples(argparse.RawDescriptionHelpFormatter):
+    """Description and epilog printed as written, so example commands keep their lines."""
+
+
+class _ExamplesAndDefaults(argparse.ArgumentDefaultsHelpFormatter, _Examples):
+    """The same, and every option's help ends with its default."""
+
+
+def examples(*commands: str, before: str = "", defaults: bool = False) -> dict:
+    """ArgumentParser keywords for a --help that ends with ``commands`` (each 'python -m ...  # what it does'),
+    printed one a line with their comments aligned; ``before`` is epilog text printed above them,
+    ``defaults`` adds each option's default to its help (argparse.ArgumentDefaultsHelpFormatter)."""
+    parts = [(cmd.strip(), note.strip()) for cmd, _, note in (c.partition(" # ") for c in commands)]
+    width = max((len(cmd) for cmd, note in parts if note), default=0)
+    lines = [f"  {cmd:{width}}  # {note}" if note else f"  {cmd}" for cmd, note in parts]
+    epilog = "examples:\n" + "\n".join(lines)
+    return {"epilog": f"{before.strip()}\n\n{epilog}" if before.strip() else epilog,
+            "formatter_class": _ExamplesAndDefaults if defaults else _Examples}
 
 
 def check_device_here(name: str) -> None:

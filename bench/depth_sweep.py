@@ -22,8 +22,9 @@ from breg_models.specs import ARRANGEMENTS, TABLE2_DEPTHS, TASKS, depth_to_k
 from reports.depth import render_depth_sweep
 from reports.render import FORMATS
 
-from .cli import int_list, run_main
+from .cli import examples, int_list, run_main
 from .complexity import count_flops, count_params
+from .data import SOURCES
 from .executor import add_executor_args, run_sweep
 from .train_cell import train_cell
 
@@ -35,12 +36,18 @@ GPU_DEFAULTS = {"batch_size": 128, "steps": 50, "epochs": 0, "synth_train": 20_0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.depth_sweep", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.depth_sweep", description=__doc__.splitlines()[0], **examples(
+        "python -m bench.depth_sweep --depths 26,32 --epochs 0 # cost only: parameters, FLOPs, step time",
+        "python -m bench.depth_sweep --arrangements bregnext,resnet # and ResNet at the same depths",
+        "python -m bench.depth_sweep --device cuda --data affectnet:data/affectnet --epochs 10 --amp bf16"))
     p.add_argument("--depths", type=int_list, default=list(TABLE2_DEPTHS), help="depths 6k+8 (default 26..68)")
     p.add_argument("--arrangements", default="bregnext",
                    help=f"comma-separated, of {', '.join(ARRANGEMENTS)} (default bregnext)")
-    p.add_argument("--task", choices=TASKS, default="categorical")
-    p.add_argument("--data", default="synth", help="synth | fer2013:PATH | affectnet:PATH | affwild:PATH")
+    p.add_argument("--task", choices=TASKS, default="categorical",
+                   help="classes (accuracy) or valence and arousal (RMSE) (default categorical)")
+    p.add_argument("--data", default="synth", metavar="SPEC",
+                   help="synth (built in, the default) or " + ", ".join(f"{s}:PATH" for s in SOURCES if s != "synth")
+                   + " (README: Data on disk)")
     p.add_argument("--epochs", type=int, default=None,
                    help="training epochs per depth for the accuracy/RMSE columns (0: cost only; CPU default 1)")
     p.add_argument("--image-size", type=int, default=None, help="training and timing input side (CPU 32, GPU 64)")
@@ -49,12 +56,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=None, help="timed training steps per depth (CPU 2, GPU 50)")
     p.add_argument("--synth-train", type=int, default=None, help="synth training set size (CPU 256)")
     p.add_argument("--synth-val", type=int, default=None, help="synth validation set size (CPU 128)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off")
-    p.add_argument("--channels-last", action="store_true")
-    p.add_argument("--bypass-impl", default="eager", choices=("eager", "compile", "triton", "auto"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--format", choices=FORMATS, default="markdown")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu, cuda or cuda:N (default cuda where there is one); cuda takes the GPU defaults")
+    p.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off", help="autocast dtype (default off)")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
+    p.add_argument("--bypass-impl", default="eager", choices=("eager", "compile", "triton", "auto"),
+                   help="how the bypass runs (default eager; triton needs CUDA)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and data order (default 0)")
+    p.add_argument("--format", choices=FORMATS, default="markdown", help="table format (default markdown)")
     p.add_argument("--out", help="write the table here instead of stdout")
     add_executor_args(p, default_results="results/depth_sweep.jsonl")
     args = p.parse_args(argv)

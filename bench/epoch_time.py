@@ -37,7 +37,7 @@ import time
 import torch
 from tqdm import tqdm
 
-from bench.cli import UsageError, check_output_path, run_main, write_output
+from bench.cli import UsageError, check_output_path, examples, run_main, write_output
 from bench.data import AugmentConfig, augment_and_normalise, make_synth
 from bench.executor import add_executor_args, executor_kwargs, run_cells
 from bench.results import ResultsStore
@@ -66,28 +66,32 @@ STEP_POOL = 16_384  # images a step budget draws its batches from
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.epoch_time", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m bench.epoch_time", description=__doc__.split("\n\n")[0], **examples(
+        "python -m bench.epoch_time # GPU: Table 1's six networks; CPU: a one-batch smoke run",
+        "python -m bench.epoch_time --models bregnext50 --bypass-impls eager,triton --epoch-size fer2013",
+        "python -m bench.epoch_time --models bregnext50 --epochs 2 # two whole epochs, after one untimed"))
     p.add_argument("--models", default=None, help="comma-separated names or globs (GPU default: Table 1's "
                                                   "six; CPU default: bregnext50)")
-    p.add_argument("--bypass-impls", default=None, help="comma-separated eager,compile,triton,auto (GPU "
+    p.add_argument("--bypass-impls", default=None, help=f"comma-separated, of {', '.join(IMPL_ORDER)} (GPU "
                                                         "default: eager,compile,triton; CPU: eager)")
-    p.add_argument("--epoch-size", default=None, help="affectnet (287,651) | fer2013 (28,709) | a number "
-                                                      "(GPU default: affectnet; CPU: 64)")
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epoch-size", default=None, help=" | ".join(f"{k} ({v:,})" for k, v in EPOCH_SIZES.items())
+                   + " | a number of images (GPU default: affectnet; CPU: 64)")
+    p.add_argument("--batch-size", type=int, default=128, help="images per step (default 128)")
     p.add_argument("--steps", type=int, default=None, help="timed steps the epoch is extrapolated from (GPU "
                                                            "default 100, CPU 1)")
     p.add_argument("--warmup-steps", type=int, default=None, help="untimed steps first: compilation, autotuning "
                                                                   "(GPU default 200, CPU 1)")
     p.add_argument("--epochs", type=int, default=None, help="time this many whole epochs instead of a step budget")
     p.add_argument("--warmup", type=int, default=None, help="with --epochs: untimed epochs first (default 1)")
-    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=64, help="input side (default 64)")
     p.add_argument("--amp", choices=tuple(AMP), default=None, help="GPU default bf16, CPU off")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="GPU default on, CPU off")
     p.add_argument("--compile", action="store_true", help="also torch.compile the whole network")
     p.add_argument("--no-data-row", action="store_true", help="skip the data-pipeline-only timing row")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu or cuda (default cuda where there is one); sets the defaults above")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the images (default 0)")
     p.add_argument("--format", choices=FORMATS, default="markdown", help="format of the printed table")
     p.add_argument("--out", default=None, help="write the table here instead of stdout")
     add_executor_args(p, default_results="results/epoch_time.jsonl")

@@ -5,6 +5,8 @@ function ``fn(config) -> metrics`` or ``-> (metrics, timings)``. `run_cells` doe
 every sweep:
 
 - a cell whose row is already in the store is skipped (``force`` reruns it);
+- two sweeps sharing a store split the cells between them: each cell is claimed (`ResultsStore.claim`)
+  while it runs, a cell another process holds is left for last, and a row it stored meanwhile is taken;
 - each finished row is appended by the driver as soon as it arrives, so an interrupted sweep keeps what it
   finished and a Ray sweep still writes one store, from one process;
 - a cell that raises is reported in one line on stderr, retried up to ``retries`` more times, and never
@@ -12,12 +14,17 @@ every sweep:
   into the one-line error of `bench.cli.run_main`).
 
 With ``executor="ray"`` each cell is a Ray task that asks for one GPU when ``needs_gpu`` says so, so a sweep
-fans out over a cluster (``ray_address``). Ray is an optional extra, imported only then.
+fans out over a cluster (``ray_address``). Ray is an optional extra, imported only then. Tasks run in an
+uploaded copy of the working tree (without data, results or checkpoints), so a relative data path in a cell
+(``fer2013:data/x.csv``) is sent made absolute against the driver's folder; the stored row keeps it as given.
+On a remote cluster that absolute path must exist on every worker node (a shared mount, or the same copy).
+Joining a cluster that does not answer within `RAY_CONNECT_TIMEOUT_S` is a one-line error.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -26,16 +33,24 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .cli import UsageError, check_device_here
+from .cli import UsageError, check_device_here, check_output_path
 from .data.dataset import DataError
-from .results import ResultsStore, make_row
+from .results import ResultsStore, make_row, run_id
 
 EXECUTORS = ("local", "ray")
 CellFn = Callable[[dict], "dict | tuple[dict, dict]"]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 # What a remote Ray worker does not need from the working tree it is shipped.
-_RAY_EXCLUDES = ["/.git", "/results", "/data", "/venv", "/.venv", "*.jsonl", "__pycache__"]
+_RAY_EXCLUDES = [
+    "/.git", "/venv", "/.venv", "/.tox", "__pycache__", "*.pyc",  # version control, environments
+    ".pytest_cache", ".ruff_cache", ".mypy_cache", ".benchmarks",  # tool caches
+    "/build", "/dist", "*.egg-info",  # build outputs
+    "/results", "*.jsonl", "/data",  # rows go to the driver's store; data files are sent as absolute paths
+    "checkpoints", "*.pt", "*.pth", "*.ckpt",  # checkpoints: tens of MB a run, never read by a sweep cell
+]
+# How long joining a Ray cluster (an address given) may take before the sweep stops with a one-line error.
+RAY_CONNECT_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -110,17 +125,33 @@ def run_cells(cells: Iterable[dict], fn: CellFn, store: ResultsStore | None, com
         for name in sorted({str(c["device"]) for c in cells if c.get("device")}):
             check_device_here(name)
     result = SweepResult(rows=[None] * len(cells))
+    keys = [run_id(command, c) for c in cells]
+    stored = {} if store is None else {row["run_id"]: row for row in store.rows(command)}  # newest row wins
+    counts = {} if store is None else store.counts(command)
     todo = []
-    for i, config in enumerate(cells):
-        stored = None if force or store is None else store.done(command, config)
-        if stored is not None:
-            result.rows[i] = stored
+    for i, key in enumerate(keys):
+        if key in stored and not force:
+            result.rows[i] = stored[key]
             result.skipped += 1
         else:
             todo.append(i)
+    if todo and store is not None:  # a store that cannot take rows fails now, not after the first cell's work
+        check_output_path(store.path, "--results")
     bar = tqdm(total=len(cells), initial=result.skipped, desc=desc or command, unit="cell", disable=None,
                file=sys.stderr)
     gpu = needs_gpu if callable(needs_gpu) else (lambda _config: bool(needs_gpu))
+
+    def hold(i: int, wait: bool):
+        return contextlib.nullcontext(True) if store is None else store.claim(keys[i], wait)
+
+    def taken(i: int) -> bool:
+        """Whether another process sharing the store finished this cell since the sweep began: take its row."""
+        if store is None or store.counts(command).get(keys[i], 0) <= counts.get(keys[i], 0):
+            return False
+        result.rows[i] = store.done(command, cells[i])
+        result.skipped += 1
+        bar.update()
+        return True
 
     def finish(i: int, outcome: dict | tuple, seconds: float) -> None:
         metrics, timings = outcome if isinstance(outcome, tuple) else (outcome, {})
@@ -146,17 +177,41 @@ def run_cells(cells: Iterable[dict], fn: CellFn, store: ResultsStore | None, com
             bar.update()
         return again
 
+    def claimed(indices: list[int], deferred: list[int] | None):
+        """The cells of ``indices`` this process holds and nobody has finished, each held while the caller runs
+        it; a cell another process holds goes to ``deferred`` (None: wait for that process instead)."""
+        for i in indices:
+            with contextlib.ExitStack() as held:
+                mine = held.enter_context(hold(i, wait=False))
+                if not mine and deferred is not None:
+                    deferred.append(i)
+                    continue
+                if not mine:
+                    bar.write(f"{command}: waiting for the process running cell {_short(cells[i])}", file=sys.stderr)
+                    held.enter_context(hold(i, wait=True))
+                if not taken(i):
+                    yield i
+
     try:
+        deferred: list[int] = []
         if executor == "local":
-            _run_local(todo, cells, fn, finish, failed)
+            _run_local(claimed(todo, deferred), cells, fn, finish, failed)
+            _run_local(claimed(deferred, None), cells, fn, finish, failed)
         else:
-            _run_ray(todo, cells, fn, finish, failed, gpu, ray_address, ray_init_kwargs or {})
+            with contextlib.ExitStack() as held:  # Ray runs the cells at once: claim them all before submitting
+                mine = []
+                for i in todo:
+                    (mine if held.enter_context(hold(i, wait=False)) else deferred).append(i)
+                _run_ray([i for i in mine if not taken(i)], cells, fn, finish, failed, gpu, ray_address,
+                         ray_init_kwargs or {})
+            for i in claimed(deferred, None):
+                _run_ray([i], cells, fn, finish, failed, gpu, ray_address, ray_init_kwargs or {})
     finally:
         bar.close()
     return result
 
 
-def _run_local(todo, cells, fn, finish, failed) -> None:
+def _run_local(todo: Iterable[int], cells, fn, finish, failed) -> None:
     for i in todo:
         attempt = 1
         while True:
@@ -191,14 +246,14 @@ def _run_ray(todo, cells, fn, finish, failed, gpu, address, init_kwargs) -> None
         init_kwargs = dict(init_kwargs)
         # Workers, local or on a cluster, import this working tree (bench, breg_models, ...) from a copy of it.
         init_kwargs.setdefault("runtime_env", {"working_dir": str(_REPO_ROOT), "excludes": _RAY_EXCLUDES})
-        ray.init(address=address, log_to_driver=False, **init_kwargs)
+        _ray_init(ray, address, {"log_to_driver": False, **init_kwargs})
     if any(gpu(cells[i]) for i in todo) and not ray.cluster_resources().get("GPU"):
         raise RuntimeError("cells ask for a GPU but the Ray cluster has none (their tasks would wait forever)")
     remote = ray.remote(_timed)
     pending: dict = {}  # object ref -> (cell index, attempt)
 
     def submit(i: int, attempt: int) -> None:
-        ref = remote.options(num_gpus=1 if gpu(cells[i]) else 0, max_retries=0).remote(fn, cells[i])
+        ref = remote.options(num_gpus=1 if gpu(cells[i]) else 0, max_retries=0).remote(fn, _task_config(cells[i]))
         pending[ref] = (i, attempt)
 
     for i in todo:
@@ -221,6 +276,88 @@ def _run_ray(todo, cells, fn, finish, failed, gpu, address, init_kwargs) -> None
             ray.cancel(ref, force=True)
 
 
+def _task_config(config: dict) -> dict:
+    """The config a Ray task gets: a relative file path in its ``data`` spec made absolute against this
+    process's folder, since a task runs in the uploaded copy of the working tree. The row keeps ``config``."""
+    from .data import parse_spec
+
+    spec = config.get("data")
+    if not isinstance(spec, str):
+        return config
+    try:
+        name, path = parse_spec(spec)
+    except ValueError:  # a bad spec: the task reports it as a local run would
+        return config
+    if path is None or Path(path).is_absolute():
+        return config
+    return {**config, "data": f"{name}:{Path(path).absolute()}"}
+
+
+def _ray_init(ray, address: str | None, kwargs: dict) -> None:
+    """``ray.init``; joining a cluster (an address given here or in RAY_ADDRESS) fails in one line when nothing
+    answers, and within `RAY_CONNECT_TIMEOUT_S` when the address does not answer at all (Ray alone retries for
+    minutes). Starting a local Ray is not bounded: it waits on no network."""
+    import logging
+    import os
+    import threading
+
+    env = os.environ.get("RAY_ADDRESS")
+    if address == "local" or not (address or env):
+        ray.init(address=address, **kwargs)
+        return
+    if address in (None, "auto") and env:  # Ray takes RAY_ADDRESS over these
+        where, instead = f"RAY_ADDRESS {env}", "unset RAY_ADDRESS"
+    else:
+        where, instead = f"--ray-address {address}", "drop --ray-address"
+    timeout = RAY_CONNECT_TIMEOUT_S
+    state = {"done": False, "abandoned": False, "error": None}
+    lock = threading.Lock()
+
+    def connect() -> None:  # in a thread, so that the wait has a deadline
+        try:
+            ray.init(address=address, **kwargs)
+        except BaseException as exc:  # handed to the waiting thread
+            with lock:
+                state["done"], state["error"] = True, exc
+            return
+        with lock:
+            state["done"], late = True, state["abandoned"]
+        if late:  # joined after the sweep gave up on it: leave nothing connected behind
+            ray.shutdown()
+
+    quiet = _NotMainThreadFilter()
+    logging.getLogger("ray._private.worker").addFilter(quiet)
+    thread = threading.Thread(target=connect, name="ray-connect", daemon=True)
+    try:
+        thread.start()
+        thread.join(timeout)
+    finally:  # timed out or interrupted: the thread, left to Ray's own retries, disconnects if it ever joins
+        logging.getLogger("ray._private.worker").removeFilter(quiet)
+        with lock:
+            state["abandoned"] = not state["done"]
+    if state["abandoned"]:
+        raise RuntimeError(f"no Ray cluster answered at {where} within {timeout:g} s; check the address and that "
+                           f"its port is reachable from here, or {instead} to start a local Ray")
+    exc = state["error"]
+    if isinstance(exc, ConnectionError):
+        if address == "auto" and not env:
+            raise RuntimeError(f"{where} found no running Ray cluster on this machine; start one (ray start "
+                               f"--head) or {instead} to start a local Ray") from None
+        reason = _describe(exc) + (f"; {_describe(exc.__cause__)}" if exc.__cause__ else "")  # Ray's cause says why
+        raise RuntimeError(f"could not connect to the Ray cluster at {where} ({reason}); check the address and that "
+                           f"its port is reachable from here, or {instead} to start a local Ray") from None
+    if exc is not None:
+        raise exc
+
+
+class _NotMainThreadFilter:
+    """Drops Ray's warning that ``ray.init`` off the main thread sets no SIGTERM handler (it is on purpose)."""
+
+    @staticmethod
+    def filter(record) -> bool:
+        return "not the main thread" not in record.getMessage()
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
@@ -236,6 +373,7 @@ def run_sweep(args: argparse.Namespace, cells: list[dict], fn: CellFn, command: 
     print the table of every finished row through ``render``, then report failed cells in one line."""
     from .cli import write_output
 
+    check_output_path(args.out, "--out")  # before the cells, not after them
     result = run_cells(cells, fn, ResultsStore(args.results), command,
                        needs_gpu=lambda c: str(c.get("device", "cpu")).startswith("cuda"), desc=desc,
                        **executor_kwargs(args))

@@ -11,11 +11,11 @@ import sys
 
 from tqdm import tqdm
 
-from breg_models import create_model, list_models, parse_bypass, resolve_names
-from breg_models.specs import TASKS, depth_to_k
+from breg_models import BYPASS_FUNCTIONS, create_model, list_models, parse_bypass, resolve_names
+from breg_models.specs import BREGNET_PAPER, TASKS, depth_to_k
 from reports.complexity import render_complexity, render_stages
 
-from .cli import add_output_args, check_output_path, int_list, run_main, write_output
+from .cli import add_output_args, check_output_path, examples, int_list, run_main, write_output
 from .complexity import count_flops, count_params
 from .results import ResultsStore, environment, make_row
 
@@ -23,14 +23,21 @@ COMMAND = "flops"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.flops", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.flops", description=__doc__.splitlines()[0], **examples(
+        "python -m bench.flops # Tables 1 and 2, beside the published values",
+        "python -m bench.flops --models bregnext50 --bypass atan --by-stage # one network, per stage",
+        "python -m bench.flops --depths 26,32,38 --format latex --out tables/depth.tex"))
     p.add_argument("--models", nargs="+", metavar="NAME",
-                   help=f"names or globs (default: all of {', '.join(list_models())})")
+                   help=f"names or globs of {', '.join(list_models())} (default: BReG-NeXt Tables 1-2's "
+                        f"networks, {', '.join(table_models())})")
     p.add_argument("--depths", type=int_list, help="BReG-NeXt depths 6k+8, e.g. 26,32,38 (adds bregnext<D>)")
     p.add_argument("--input-size", type=int, default=64, help="square input side in pixels (default 64)")
-    p.add_argument("--task", choices=TASKS, default="categorical")
+    p.add_argument("--task", choices=TASKS, default="categorical",
+                   help="head: the classes, or valence and arousal (default categorical)")
     p.add_argument("--num-classes", type=int, default=None, help="categorical head size (default 8)")
-    p.add_argument("--bypass", default=None, help="replace every unit's bypass, e.g. atan or scaled:lam=0.9")
+    p.add_argument("--bypass", default=None, metavar="KIND[:p=v,...]",
+                   help=f"replace every unit's bypass, e.g. atan or scaled:lam=0.9 (kinds: "
+                        f"{', '.join(BYPASS_FUNCTIONS)})")
     p.add_argument("--bypass-impl", default="eager", choices=("eager", "compile", "triton"),
                    help="count through this bypass implementation (totals are the same by construction)")
     p.add_argument("--by-stage", action="store_true", help="add a per-stage breakdown (stem, conv2..conv6, head)")
@@ -38,9 +45,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def table_models() -> list[str]:
+    """The networks BReG-NeXt Tables 1-2 print (BReG-Net's own two have their table in reports.bregnet_tables)."""
+    return [n for n in list_models() if n not in BREGNET_PAPER]
+
+
 def model_names(args: argparse.Namespace) -> list[str]:
     if not args.models and not args.depths:
-        return list_models()
+        return table_models()
     names = resolve_names(args.models or [])
     for depth in args.depths or []:
         depth_to_k(depth)

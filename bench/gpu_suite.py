@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .cli import UsageError, check_output_path, choice_list, run_main
+from .cli import UsageError, check_output_path, choice_list, examples, run_main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STEPS = ("tests", "kernel", "epoch_time")
@@ -40,12 +40,6 @@ STEPS = ("tests", "kernel", "epoch_time")
 LIMITS = {"tests": 110, "kernel": 150, "epoch_time": 200}
 KERNEL_SIZES = "flat24,u32,d32"  # 2^24 elements each (the units at batch 128)
 TABLE1 = "bregnext50,bregnext32,bregnet50,bregnet32,resnet50,resnet32"
-EXAMPLES = """examples:
-  python -m bench.gpu_suite                              # all steps; rows under results/<device>/
-  python -m bench.gpu_suite --skip tests                 # the benchmarks only
-  python -m bench.gpu_suite --out /tmp/run --limit epoch_time=300 --force
-  python -m reports results/h100-80gb-hbm3/*.jsonl       # the tables again, from the stored rows
-"""
 
 
 @dataclass
@@ -209,8 +203,13 @@ def _sizes(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .kernel import FLAT, UNITS
+
     p = argparse.ArgumentParser(prog="python -m bench.gpu_suite", description=__doc__.split("\n\n")[0],
-                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                                **examples(
+        "python -m bench.gpu_suite # all steps; rows under results/<device>/",
+        "python -m bench.gpu_suite --skip tests --limit epoch_time=300 --force # the benchmarks, rerun, more time",
+        "python -m reports results/h100-80gb-hbm3/*.jsonl # the tables again, from the stored rows"))
     p.add_argument("--out", default="results", metavar="DIR",
                    help="results folder; rows go to DIR/<device slug>/ (default results)")
     p.add_argument("--skip", type=choice_list(STEPS), default=[], metavar="STEPS",
@@ -218,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=_limits, default={}, metavar="STEP=S,...",
                    help="time limits in seconds, default " + ",".join(f"{k}={v}" for k, v in LIMITS.items()))
     p.add_argument("--kernel-sizes", type=_sizes, default=KERNEL_SIZES,
-                   help=f"bench.kernel sizes, at 2^24 elements (default {KERNEL_SIZES})")
+                   help=f"comma-separated bench.kernel sizes, of {', '.join([*UNITS, *FLAT])}; units at 2^24 "
+                        f"elements (default {KERNEL_SIZES})")
     p.add_argument("--force", action="store_true", help="rerun kernel cases and epoch-time cells already stored")
     return p
 

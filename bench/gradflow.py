@@ -28,20 +28,19 @@ import sys
 import time
 
 import numpy as np
-import pandas as pd
 import torch
 import torch.nn.functional as F
-from scipy.stats import linregress
 from torch import Tensor, nn
 
 from breg_models import create_model, parse_bypass
-from breg_models.bypass import EQ8_KINDS, Bypass, get_function, resolve_params
+from breg_models.bypass import EQ8_KINDS, FUNCTIONS, Bypass
 from breg_models.network import units
 from breg_models.specs import depth_to_k
+from metrics.gradient_growth import fit_growth as fit_growth  # the fit of these rows, shared with reports.gradflow
 from reports.gradflow import render_gradflow
 from reports.render import FORMATS
 
-from .cli import int_list, run_main, write_output
+from .cli import examples, int_list, run_main, write_output
 from .executor import add_executor_args, executor_kwargs, run_cells
 from .results import ResultsStore
 
@@ -175,53 +174,6 @@ def measure_cell(config: dict) -> tuple[dict, dict]:
     return metrics, timings
 
 
-def expected_growth(bypass: str) -> str:
-    """What the paper predicts for first/last as depth grows: Eq. 6 for lam x, Eq. 10 for a bounded H'."""
-    kind, params = parse_bypass(bypass)
-    if kind == "scaled":
-        lam = resolve_params(kind, params)["lam"]
-        return "bounded" if lam == 1 else ("grows" if lam > 1 else "shrinks")
-    return "bounded" if get_function(kind).bounded else "no claim"
-
-
-def fit_growth(rows: list[dict]) -> pd.DataFrame:
-    """Per bypass, BN mode and phase: slopes of log10(first/last) and of the bypass product per unit."""
-    records = []
-    for row in rows:
-        for phase in ("init", "trained"):
-            if phase in row["metrics"]:
-                m = row["metrics"][phase]
-                records.append({"bypass": row["config"]["bypass"], "bn": row["config"]["bn"],
-                                "phase": phase if phase == "init" else f"step{row['config']['steps']}",
-                                "depth": row["config"]["depth"], "units": row["metrics"]["units"],
-                                "grad": m["log10_grad_ratio"], "weight": m["log10_weight_grad_ratio"],
-                                "product": m["log10_bypass_product"]})
-    if not records:
-        return pd.DataFrame()
-    out = []
-    frame = pd.DataFrame(records)
-    for (bypass, bn, phase), g in frame.groupby(["bypass", "bn", "phase"], sort=False):
-        g = g.sort_values("units")
-        summary = {"bypass": bypass, "bn": bn, "phase": phase, "paper_expects": expected_growth(bypass),
-                   "depths": " ".join(map(str, g["depth"])), "units_max": int(g["units"].max())}
-        for name in ("grad", "weight", "product"):
-            summary.update(_slope(g["units"].to_numpy(float), g[name].to_numpy(float), name))
-        summary["finite_depths"] = int(np.isfinite(g["grad"]).sum())
-        summary["log10_grad_ratios"] = " ".join(f"{v:.4g}" for v in g["grad"])  # one per depth, as "depths"
-        out.append(summary)
-    return pd.DataFrame(out)
-
-
-def _slope(units_: np.ndarray, values: np.ndarray, name: str) -> dict:
-    """Least-squares slope per unit over the finite points (non-finite ones overflowed or vanished)."""
-    ok = np.isfinite(values)
-    key = f"{name}_slope_per_unit"
-    if ok.sum() < 2 or np.ptp(units_[ok]) == 0:
-        return {key: math.nan, f"{name}_r2": math.nan}
-    fit = linregress(units_[ok], values[ok])
-    return {key: fit.slope, f"{name}_r2": fit.rvalue ** 2}
-
-
 def _grad_norm(p: nn.Parameter) -> float:
     return math.nan if p.grad is None else p.grad.double().norm().item()
 
@@ -233,10 +185,13 @@ def _log10_ratio(first: float, last: float) -> float:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.gradflow", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.gradflow", description=__doc__.splitlines()[0], **examples(
+        "python -m bench.gradflow --depths 14,50,110 --steps 0 # the README's figure: then python -m reports --figures",
+        "python -m bench.gradflow --bypass identity scaled:lam=1.5 atan --bn frozen --dtype float64",
+        "python -m bench.gradflow --format csv --out gradflow.csv # every default cell, the summary as CSV"))
     p.add_argument("--bypass", nargs="+", default=list(DEFAULT_BYPASSES), metavar="SPEC",
                    help="bypass kinds, e.g. scaled:lam=1.5 or adaptive:beta=0 (Eq. 8 from the Table 9 point; "
-                   f"default: {' '.join(DEFAULT_BYPASSES)})")
+                   f"default: {' '.join(DEFAULT_BYPASSES)}); kinds: {', '.join(FUNCTIONS)}")
     p.add_argument("--depths", type=int_list, default=list(DEFAULT_DEPTHS),
                    help="BReG-NeXt depths 6k+8 (default 14,50,110,206,302)")
     p.add_argument("--bn", nargs="+", choices=BN_MODES, default=list(BN_MODES),
@@ -248,7 +203,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--input-size", type=int, default=8, help="square synthetic input side (default 8, for speed; "
                    "the slopes change little with it)")
     p.add_argument("--batch", type=int, default=8, help="fixed batch size (default 8)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float64 widens the range before the gradients of very deep cells overflow or underflow")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (a Ray task then asks for a GPU)")

@@ -33,7 +33,7 @@ import torch
 
 from reports.kernel import render_kernel
 
-from .cli import UsageError, add_output_args, check_output_path, choice_list, run_main, write_output
+from .cli import UsageError, add_output_args, check_output_path, choice_list, examples, run_main, write_output
 from .results import ResultsStore, format_flat, make_row
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -314,18 +314,26 @@ def count(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m bench.kernel", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=choice_list([*UNITS, *FLAT]), help="default: all units and flat20,24,28 on "
-                        "CUDA; u32,d32 (batch 2) on the CPU")
-    parser.add_argument("--impls", type=choice_list(IMPLS), help="default: eager,compile,triton (triton on CUDA only)")
-    parser.add_argument("--passes", type=choice_list(PASSES), default=list(PASSES))
+    parser = argparse.ArgumentParser(prog="python -m bench.kernel", description=__doc__.split("\n\n")[0], **examples(
+        "python -m bench.kernel # defaults for the machine it runs on",
+        "python -m bench.kernel --sizes flat24,u32,d32 --numel 2^24 --passes fwdbwd --format csv --out kernel.csv",
+        "python -m bench.kernel --sizes u32 --impls eager,compile --dtypes fp32 --device cpu --repeats 3"))
+    parser.add_argument("--sizes", type=choice_list([*UNITS, *FLAT]),
+                        help=f"comma-separated shapes: BReG-NeXt's units {', '.join(UNITS)} (at --batch) or "
+                        f"{', '.join(FLAT)} (2^k elements); default: all units and flat20,24,28 on CUDA, u32,d32 "
+                        "(batch 2) on the CPU")
+    parser.add_argument("--impls", type=choice_list(IMPLS), help=f"comma-separated, of {','.join(IMPLS)} (default: "
+                        "all; triton on CUDA only)")
+    parser.add_argument("--passes", type=choice_list(PASSES), default=list(PASSES),
+                        help=f"comma-separated, of {','.join(PASSES)}: forward, backward, both (default: all)")
     parser.add_argument("--dtypes", type=choice_list(list(DTYPES)),
-                        help="default: fp32,bf16,fp16 on CUDA, fp32 on the CPU")
+                        help=f"comma-separated, of {','.join(DTYPES)} (default: all on CUDA, fp32 on the CPU)")
     parser.add_argument("--batch", type=int, help="batch of the unit shapes (default 128 on CUDA, 2 on the CPU)")
     parser.add_argument("--numel", type=count, help="instead of --batch: each unit shape's batch is chosen so that "
                         "x holds this many elements, e.g. 2^24 (flat sizes are fixed)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case on the CPU")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                        help="auto: cuda where there is one (default auto)")
     add_output_args(parser, COMMAND, "reports.kernel", "rerun cases whose rows are already in the store")
     return parser
 

@@ -56,7 +56,7 @@ from tqdm import tqdm
 
 from reports.kernel_aot import FIELDS, flat_rows, render_kernel_aot
 
-from .cli import UsageError, add_output_args, check_output_path, choice_list, run_main, write_output
+from .cli import UsageError, add_output_args, check_output_path, choice_list, examples, run_main, write_output
 from .results import ResultsStore, format_flat, make_row
 
 COMMAND = "kernel_aot"
@@ -514,12 +514,17 @@ def run_jobs(jobs: list[Job], workers: int):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.kernel_aot", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m bench.kernel_aot", description=__doc__.splitlines()[0], **examples(
+        "python -m bench.kernel_aot # all kernels, sm_90 + sm_80, fp32/bf16/fp16",
+        "python -m bench.kernel_aot --kernels fwd_flat,bwd_flat --archs 90 --dtypes bf16 --format json",
+        "python -m bench.kernel_aot --archs 80 --jobs 1 --force # recompile for sm_80 in one process"))
     p.add_argument("--archs", type=choice_list([str(a) for a in ARCHS], int), default=list(ARCHS),
-                   help="compute capabilities (default 90,80)")
+                   help="comma-separated compute capabilities, of "
+                        + ", ".join(f"{a} ({arch.name})" for a, arch in ARCHS.items()) + " (default: all)")
     p.add_argument("--dtypes", type=choice_list(list(DTYPES)), default=list(DTYPES),
-                   help="storage dtypes (default fp32,bf16,fp16)")
-    p.add_argument("--kernels", type=choice_list(None), help="kernel names (default: every spec)")
+                   help=f"comma-separated storage dtypes, of {', '.join(DTYPES)} (default: all)")
+    p.add_argument("--kernels", type=choice_list(None),
+                   help="comma-separated names of --specs' kernels (default: all; an unknown name lists them)")
     p.add_argument("--specs", default=DEFAULT_SPECS, metavar="MODULE:ATTR",
                    help=f"the KernelSpec tuple to compile: module or FILE.py, then the attribute "
                         f"(default {DEFAULT_SPECS})")

@@ -7,6 +7,7 @@ its config, so a sweep that is interrupted and started again finds its finished 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -79,6 +80,8 @@ class ResultsStore:
         that line, never the whole store; an unterminated last line is a write cut short and is ignored."""
         if not self.path.exists():
             return []
+        if self.path.is_dir():
+            raise ValueError(f"--results {self.path}: is a folder, not a results file (give a .jsonl path)")
         rows = []
         with open(self.path) as fh:
             for lineno, line in enumerate(fh, 1):
@@ -103,6 +106,34 @@ class ResultsStore:
                 found = row
         return found
 
+    def counts(self, command: str) -> dict[str, int]:
+        """How many rows each run id of ``command`` has: a sweep compares against this to see a cell that another
+        process finished after the sweep began."""
+        counts: dict[str, int] = {}
+        for row in self.rows(command):
+            counts[row["run_id"]] = counts.get(row["run_id"], 0) + 1
+        return counts
+
+    @contextlib.contextmanager
+    def claim(self, key: str, wait: bool = False):
+        """Hold the cell with run id ``key`` against other processes sharing this store; yields whether it is
+        held (with ``wait`` False a cell another process holds yields False at once).
+
+        Two sweeps on one store split their cells instead of both running them. The claim is a POSIX record
+        lock on one byte of ``<store>.lock`` (offset: the run id), so it vanishes with its process, even a
+        killed one, and leaves no file per cell behind."""
+        fd = _lock_fd(self.path)
+        offset = int(key, 16) & (2**62 - 1)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB, 1, offset)
+        except (BlockingIOError, PermissionError):  # held by another process
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.lockf(fd, fcntl.LOCK_UN, 1, offset)
+
     def append(self, row: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps(row, sort_keys=True, default=str) + "\n"
@@ -115,6 +146,19 @@ class ResultsStore:
                 os.fsync(fh.fileno())
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+_lock_fds: dict[Path, int] = {}
+
+
+def _lock_fd(store: Path) -> int:
+    """One open descriptor per lock file and process: closing any descriptor of a file drops every POSIX lock
+    the process holds on it, so claims share this one and release by unlocking their byte."""
+    path = store.resolve().with_name(store.name + ".lock")
+    if path not in _lock_fds:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _lock_fds[path] = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    return _lock_fds[path]
 
 
 _REQUIRED = {"run_id": str, "command": str, "config": dict, "metrics": dict}

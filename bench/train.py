@@ -37,8 +37,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from bench.checkpoint import load_checkpoint, save_checkpoint
-from bench.cli import UsageError, check_device_here, int_list, run_main, write_output
-from bench.data import AugmentConfig, Dataset, augment_and_normalise, load_dataset, normalise
+from bench.cli import UsageError, check_device_here, check_output_path, examples, int_list, run_main, write_output
+from bench.data import SOURCES, AugmentConfig, Dataset, augment_and_normalise, load_dataset, normalise
+from bench.data.synth import BALANCES
 from bench.results import ResultsStore, format_rows, make_row, run_id
 from reports.render import FORMATS
 from reports.train import render_train
@@ -237,46 +238,59 @@ def predict(model: nn.Module, ds: Dataset, device: torch.device, batch_size: int
 
 # ---------------------------------------------------------------- the command line
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    from breg_models import BYPASS_FUNCTIONS
+
+    p = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__.split("\n\n")[0], **examples(
+        "python -m bench.train # bregnext50 on a small synth set, 5 epochs",
+        "python -m bench.train --data fer2013:data/fer2013.csv --loss weighted_ce --epochs 50",
+        "torchrun --nproc_per_node=2 -m bench.train --data affectnet:data/affectnet --amp bf16",
+        defaults=True))
     p.add_argument("--model", default="bregnext50", help="network name (bench.flops lists them)")
-    p.add_argument("--data", default="synth", help="synth | fer2013:PATH | affectnet:PATH | affwild:PATH")
+    p.add_argument("--data", default="synth", metavar="SPEC",
+                   help="synth (built in) or " + ", ".join(f"{s}:PATH" for s in SOURCES if s != "synth")
+                   + " (README: Data on disk)")
     p.add_argument("--task", choices=("categorical", "dimensional"), default=None,
                    help="default: categorical, or dimensional for affwild")
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=5, help="epochs to train (a rerun resumes up to this many)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="default 128 (Sec. 3.5) on a GPU; 32 on the CPU, where bregnext50 at 128 needs ~10 GB")
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=1e-4, help="Adam's learning rate")
     p.add_argument("--lr-gamma", type=float, default=0.8, help="lr multiplier every --lr-step")
-    p.add_argument("--lr-step", type=int, default=10)
-    p.add_argument("--lr-step-unit", choices=("epoch", "iter"), default="epoch")
-    p.add_argument("--loss", default=None, help="focal|focal_code|ce|weighted_ce|dacl (categorical), mse|av "
-                                                 "(dimensional); default focal / mse. focal is the paper's Eq. 17, "
-                                                 "focal_code the authors' public code (losses.focal)")
+    p.add_argument("--lr-step", type=int, default=10, help="the lr decays every this many --lr-step-unit")
+    p.add_argument("--lr-step-unit", choices=("epoch", "iter"), default="epoch", help="what --lr-step counts")
+    p.add_argument("--loss", default=None,
+                   help=", ".join(f"{'|'.join(names)} ({task})" for task, names in LOSSES.items()) + "; default "
+                   "focal / mse. focal is the paper's Eq. 17, focal_code the authors' public code (losses.focal)")
     p.add_argument("--dacl-widths", type=int_list, default=list(DACL_WIDTHS), metavar="W1,W2,W3",
                    help="--loss dacl: the CE-Unit's three linear widths (default 512,256,64 for BReG-NeXt's "
                         "small last map; the paper's ResNet-18 uses 3584,512,64)")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="L2 on convolution weights")
     p.add_argument("--augment-p", type=float, default=0.25, help="share of samples augmented (0: off)")
-    p.add_argument("--image-size", type=int, default=64)
+    p.add_argument("--image-size", type=int, default=64, help="input side the images are resized to")
     p.add_argument("--synth-train", type=int, default=512, help="synth training set size")
     p.add_argument("--synth-val", type=int, default=256, help="synth validation set size")
     p.add_argument("--synth-nuisance", type=float, default=1.0, help="pose/light/noise strength (0: none)")
-    p.add_argument("--synth-balance", default="uniform", help="uniform | affectnet | fer2013 | disk")
+    p.add_argument("--synth-balance", default="uniform", help=f"synth class mix: {' | '.join(BALANCES)}")
     p.add_argument("--num-classes", type=int, default=None, help="default: 7 for fer2013, else 8")
-    p.add_argument("--bypass", default=None, help="swap every unit's bypass H, KIND[:p=v,...] (ablations: "
-                                                  "identity, atan, scaled:lam=0.9, fixed:alpha=1,beta=0, ...); "
-                                                  "default: the network's own")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--bypass-impl", choices=("eager", "compile", "triton", "auto"), default="eager")
-    p.add_argument("--amp", choices=tuple(AMP), default="off")
-    p.add_argument("--channels-last", action="store_true")
+    p.add_argument("--bypass", default=None, metavar="KIND[:p=v,...]",
+                   help="swap every unit's bypass H (ablations: identity, atan, scaled:lam=0.9, fixed:alpha=1,beta=0, "
+                        f"...); default: the network's own; kinds: {', '.join(BYPASS_FUNCTIONS)}")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="cpu or cuda (under torchrun each process takes cuda:LOCAL_RANK)")
+    p.add_argument("--bypass-impl", choices=("eager", "compile", "triton", "auto"), default="eager",
+                   help="how the bypass runs (triton needs CUDA)")
+    p.add_argument("--amp", choices=tuple(AMP), default="off", help="autocast dtype")
+    p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the whole network")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, data order and augmentation")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower)")
-    p.add_argument("--checkpoint-dir", default="checkpoints")
+    p.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR",
+                   help="last and best checkpoints go to DIR/<run key>/")
     p.add_argument("--resume", default=None, metavar="CKPT",
                    help="resume from this checkpoint (by default the run's own last.pt is resumed)")
+    p.add_argument("--tag", action="append", default=[], type=_tag, metavar="KEY=VALUE",
+                   help="a label added to the run's config and every row it writes (bench.reproduce sets "
+                        "paper=... and budget=...); part of the run's identity; repeatable")
     p.add_argument("--results", default=None, help="results store (default results/train.jsonl)")
     p.add_argument("--force", action="store_true", help="retrain from scratch even if rows exist")
     p.add_argument("--format", choices=FORMATS, default="markdown",
@@ -298,7 +312,32 @@ def run_config(args) -> dict:
     if args.loss == "dacl":
         config["dacl_widths"] = list(args.dacl_widths)
     config["device"] = args.device
+    for key, value in args.tag:
+        if key in config:
+            raise UsageError(f"--tag {key}=...: {key} is a setting of the run, not a label")
+        config[key] = value
     return config
+
+
+def _tag(text: str) -> tuple[str, str]:
+    """argparse type for --tag KEY=VALUE."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a name, got {text!r}")
+    return key.strip(), value
+
+
+def load_split(config: dict, split: str) -> Dataset:
+    """One split of a run's data as its config (`run_config`) names it, checked to hold the task's labels:
+    training and `bench.evaluate` read a run's data through this one function, so they see the same images."""
+    kind = config["data"].partition(":")[0]
+    options = dict(size=config["image_size"], seed=config["seed"])
+    if kind == "synth":  # synth_test is never set: the test split takes load_dataset's default size
+        options.update(num_classes=config["num_classes"], synth_n=config.get(f"synth_{split}"))
+        options.update({key: config[f"synth_{key}"] for key in ("balance", "nuisance") if f"synth_{key}" in config})
+    ds = load_dataset(config["data"], split, **options)
+    ds.targets(config["task"])  # a clear error if the set lacks this task's labels
+    return ds
 
 
 def _load_data(args, device):
@@ -309,13 +348,8 @@ def _load_data(args, device):
         args.num_classes = 7 if kind == "fer2013" else 8
     if args.loss is None:
         args.loss = "focal" if args.task == "categorical" else "mse"
-    common = dict(size=args.image_size, seed=args.seed)
-    if kind == "synth":
-        common.update(num_classes=args.num_classes, balance=args.synth_balance, nuisance=args.synth_nuisance)
-    train = load_dataset(args.data, "train", synth_n=args.synth_train if kind == "synth" else None, **common)
-    val = load_dataset(args.data, "val", synth_n=args.synth_val if kind == "synth" else None, **common)
-    for ds in (train, val):
-        ds.targets(args.task)  # a clear error if the set lacks this task's labels
+    config = run_config(args)
+    train, val = load_split(config, "train"), load_split(config, "val")
     if args.task == "categorical" and train.num_classes != args.num_classes:
         raise UsageError(f"{args.data} has {train.num_classes} classes, not --num-classes {args.num_classes}")
     return train.to(device), val
@@ -330,11 +364,17 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     dist, device = init_distributed(resolve_device(args.device))
     try:
-        return _train(args, dist, device)
-    finally:
+        code = _train(args, dist, device)
+    except BaseException:
+        # Ctrl-C reaches every rank at its own point of the step: a barrier now would wait on collectives the
+        # other ranks never join (gloo's 30 s timeout, then torchrun's SIGKILL). Leave the group at once.
         if dist.on:
-            torch.distributed.barrier()  # the other ranks wait for rank 0's last evaluation and writes
             torch.distributed.destroy_process_group()
+        raise
+    if dist.on:
+        torch.distributed.barrier()  # the other ranks wait for rank 0's last evaluation and writes
+        torch.distributed.destroy_process_group()
+    return code
 
 
 def _train(args, dist: Dist, device: torch.device) -> int:
@@ -361,6 +401,9 @@ def _train(args, dist: Dist, device: torch.device) -> int:
     if dist.on:  # per-rank batches and BatchNorm statistics differ from a single process's
         config["world_size"] = dist.world
     store = ResultsStore(args.results or Path("results") / f"{COMMAND}.jsonl")
+    if dist.main:  # where rows and the table go must take them before the first epoch's work, not after it
+        check_output_path(store.path, "--results")
+        check_output_path(args.out, "--out")
     epoch_done = lambda e: store.done(COMMAND, {**config, "epoch": e})
     run_dir = Path(args.checkpoint_dir) / run_id(COMMAND, config)
     if not args.force and all(epoch_done(e) for e in range(1, args.epochs + 1)) and _checkpoint_finished(
@@ -368,6 +411,7 @@ def _train(args, dist: Dist, device: torch.device) -> int:
         if dist.main:
             print(f"train: all {args.epochs} epochs of this config are in {store.path}; --force reruns",
                   file=sys.stderr)
+            _evaluate_best(config, run_dir, store, device)
             _emit(args, [epoch_done(e) for e in range(1, args.epochs + 1)])
         return 0
 
@@ -463,6 +507,7 @@ def _train(args, dist: Dist, device: torch.device) -> int:
               f"({train_s:.1f} s, {timings['images_per_s']:.0f} img/s)", file=sys.stderr)
     if not dist.main:
         return 0
+    _evaluate_best(config, run_dir, store, device, force=args.force)
     # every epoch of the run, resumed or not: the store's rows (this run's, or earlier runs' it resumed)
     return _emit(args, [row for e in range(1, args.epochs + 1) if (row := epoch_done(e))])
 
@@ -471,6 +516,16 @@ def _checkpoint_finished(last: Path, epochs: int) -> bool:
     """Whether the run's last.pt (if it has one) holds the final epoch: a kill after the last row but before
     its checkpoint leaves every row stored and the model one epoch short, and that epoch is redone."""
     return not last.is_file() or load_checkpoint(last).get("epoch", 0) >= epochs
+
+
+def _evaluate_best(config: dict, run_dir: Path, store: ResultsStore, device: torch.device, force: bool = False):
+    """The finished run's best.pt on the validation split as `bench.evaluate` rows (per-class scores, confusion
+    matrix), in evaluate.jsonl beside the epochs' store; kept once per config, like the epochs. Nothing on stdout,
+    which holds the epochs' rows or table."""
+    from bench.evaluate import evaluate_run, evaluation_store
+
+    if (run_dir / "best.pt").is_file():  # absent only when the checkpoint folder was removed after the run
+        evaluate_run(config, run_dir / "best.pt", ("val",), evaluation_store(store.path), device, force=force)
 
 
 def _emit(args, rows: list[dict]) -> int:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from .bypass import get_function, resolve_params
 from .network import BRegNetwork
-from .specs import TABLE1, TABLE2_DEPTHS, NetworkSpec, arrangement_overrides, bregnext_spec
+from .specs import BREGNET_PAPER, TABLE1, TABLE2_DEPTHS, NetworkSpec, arrangement_overrides, bregnext_spec
 
 _FAMILY = re.compile(r"bregnext(\d+)")
 # '<arrangement>-d<depth>': the BReG-NeXt, BReG-Net or ResNet arrangement at any depth 6k+8 (depth sweeps).
@@ -17,14 +17,17 @@ BYPASS_IMPLS = ("eager", "compile", "triton", "auto")
 
 
 def list_models(pattern: str | None = None) -> list[str]:
-    """Table 1's six networks and Table 2's depths; any `bregnext{6k+8}` also builds."""
+    """Table 1's six networks, Table 2's depths and BReG-Net's own two; any `bregnext{6k+8}` also builds."""
     names = list(TABLE1) + [f"bregnext{d}" for d in TABLE2_DEPTHS if f"bregnext{d}" not in TABLE1]
+    names += list(BREGNET_PAPER)
     return [n for n in names if pattern is None or fnmatch.fnmatch(n, pattern)]
 
 
 def get_spec(name: str) -> NetworkSpec:
     if name in TABLE1:
         return TABLE1[name]
+    if name in BREGNET_PAPER:
+        return BREGNET_PAPER[name]
     match = _FAMILY.fullmatch(name)
     if match:
         return bregnext_spec(int(match.group(1)))

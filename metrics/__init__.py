@@ -1,6 +1,6 @@
 """Evaluation metrics of the categorical and dimensional models of affect (numpy/scipy only)."""
 
-from metrics._checks import UndefinedMetricError
+from metrics._checks import AbsentClassWarning, UndefinedMetricError
 from metrics.categorical import (
     accuracy,
     cohen_kappa,
@@ -15,12 +15,16 @@ from metrics.categorical import (
     pr_auc_ovr,
     precision_recall_f1,
     roc_auc_ovr,
+    weighted_f1,
+    weighted_precision,
+    weighted_recall,
 )
 from metrics.dimensional import ccc, correlation_terms, dimensional_metrics, pearson_cc, rmse, sagr
 from metrics.evaluate import CATEGORICAL_KEYS, DIMENSIONAL_KEYS, evaluate
 from metrics.skew_normalised import balanced_indices, orig_norm_table, skew_normalised_metrics
 
 __all__ = [
+    "AbsentClassWarning",
     "CATEGORICAL_KEYS",
     "DIMENSIONAL_KEYS",
     "UndefinedMetricError",
@@ -47,4 +51,7 @@ __all__ = [
     "roc_auc_ovr",
     "sagr",
     "skew_normalised_metrics",
+    "weighted_f1",
+    "weighted_precision",
+    "weighted_recall",
 ]

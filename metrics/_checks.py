@@ -13,6 +13,11 @@ class UndefinedMetricError(ValueError):
     """
 
 
+class AbsentClassWarning(UserWarning):
+    """A class in 0..C-1 with no true and no predicted sample: its precision, recall and F1 are
+    undefined (NaN per class), and it is left out of the macro and weighted averages."""
+
+
 def to_numpy(x, name: str) -> np.ndarray:
     """Array from a numpy array, list or torch tensor (detached, on the CPU)."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):
@@ -61,6 +66,19 @@ def as_values(x, name: str) -> np.ndarray:
         raise ValueError(f"{name}: expected numbers, got dtype {arr.dtype}")
     arr = arr.astype(np.float64)
     check_finite(arr, name)
+    return arr
+
+
+def as_confusion(x, name: str) -> np.ndarray:
+    """Square C x C array of non-negative counts holding at least one sample."""
+    arr = to_numpy(x, name)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+        raise ValueError(f"{name}: expected a square C x C confusion matrix, got shape {arr.shape}")
+    arr = as_values(arr, name)
+    if arr.min() < 0:
+        raise ValueError(f"{name}: counts must be non-negative")
+    if arr.sum() == 0:
+        raise ValueError(f"{name} holds no sample")
     return arr
 
 

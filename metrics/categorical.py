@@ -1,20 +1,45 @@
 """Categorical-model metrics (BReG-Net Sec. IV, Tables III-IV; BReG-NeXt Sec. 4.3).
 
-Pure numpy/scipy; labels are integers 0..C-1, scores are an (N, C) array. Conventions (documented
-once here): a class with no predicted (or no true) sample has precision (recall) 0, as scikit-learn's
-default; macro averages are unweighted over the C classes; PPV is the macro precision, as BReG-Net
-calls precision PPV; MCC is the multi-class (Gorodkin) form and is 0 when its denominator is 0;
-kappa and Krippendorff's alpha raise `UndefinedMetricError` when only one class occurs at all
-(their chance agreement is 1 and the ratio is 0/0).
+Pure numpy/scipy; labels are integers 0..C-1, scores are an (N, C) array; C is `max label + 1` or the
+caller's `num_classes`, and the confusion matrix is always C x C.
+
+Per-class precision, recall and F1 follow scikit-learn (`labels=None`, default `zero_division`):
+a class that occurs in y_true or y_pred but has no predicted (no true) sample has precision (recall)
+0, and F1 0 when both are 0. A class in 0..C-1 that occurs in neither has no defined value: its
+entries in the per-class arrays are NaN, it is left out of every average, and one
+`AbsentClassWarning` per call names the class(es) left out. So y_true [0, 2, 2] and y_pred [0, 0, 2]
+give macro F1 2/3, as scikit-learn, not the 4/9 of averaging in a zero for class 1.
+
+Two averages over the classes that are left in, as scikit-learn's `average=`:
+    macro_*     unweighted mean over classes ('macro'),
+    weighted_*  mean weighted by true support, n_k / N ('weighted'); weighted_recall == accuracy.
+Which paper uses which:
+    BReG-Net Tables III-IV   F1-score and PPV (precision) are macro averages, Orig and skew-normalised
+                             (metrics.skew_normalised); PPV here is macro_precision.
+    BReG-NeXt Table 5        per-class precision, recall and F1 and an "average" column that is the
+                             support-weighted mean: its recall average is the accuracy (0.69 and
+                             0.72 beside Table 4's 68.50% and 71.53%), where the unweighted mean
+                             of the printed per-class recalls is 0.68 (AffectNet), 0.61 (FER2013).
+    DACL (RAF-DB, Table 1)   accuracy and "average accuracy", the mean of the diagonal of the
+                             row-normalised confusion matrix, i.e. macro_recall.
+    CAF                      dimensional metrics only (metrics.dimensional); no categorical average.
+MCC is the multi-class (Gorodkin) form and is 0 when its denominator is 0; kappa and
+Krippendorff's alpha raise `UndefinedMetricError` when only one class occurs at all (their chance
+agreement is 1 and the ratio is 0/0). None of accuracy, kappa, alpha or MCC depends on absent classes.
 """
 
 from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
 
 import numpy as np
 from scipy.stats import rankdata
 
 from metrics._checks import (
+    AbsentClassWarning,
     UndefinedMetricError,
+    as_confusion,
     as_labels,
     as_values,
     check_same_length,
@@ -34,7 +59,10 @@ def _pair(y_true, y_pred, num_classes: int | None) -> tuple[np.ndarray, np.ndarr
 
 
 def confusion_matrix(y_true, y_pred, num_classes: int | None = None) -> np.ndarray:
-    """C x C counts, rows = true class, columns = predicted class (scikit-learn's layout)."""
+    """C x C counts, rows = true class, columns = predicted class (scikit-learn's layout).
+
+    With `num_classes` the matrix is num_classes x num_classes even where some classes never occur.
+    """
     t, p, c = _pair(y_true, y_pred, num_classes)
     return _confusion(t, p, c)
 
@@ -58,11 +86,53 @@ def _accuracy_cm(cm: np.ndarray) -> float:
 
 
 def _prf_cm(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    tp = np.diag(cm).astype(np.float64)
-    precision = _safe_div(tp, cm.sum(axis=0).astype(np.float64))
-    recall = _safe_div(tp, cm.sum(axis=1).astype(np.float64))
+    """Per-class precision, recall, F1; NaN for a class with no true and no predicted sample."""
+    cm = np.asarray(cm, dtype=np.float64)
+    tp = np.diag(cm)
+    predicted = cm.sum(axis=0)
+    support = cm.sum(axis=1)
+    precision = _safe_div(tp, predicted)
+    recall = _safe_div(tp, support)
     f1 = _safe_div(2 * precision * recall, precision + recall)
+    absent = (predicted == 0) & (support == 0)
+    for values in (precision, recall, f1):
+        values[absent] = np.nan
     return precision, recall, f1
+
+
+def _absent_classes(cm: np.ndarray) -> list[int]:
+    """Classes with an empty row and an empty column: no true and no predicted sample."""
+    return np.flatnonzero((cm.sum(axis=0) == 0) & (cm.sum(axis=1) == 0)).tolist()
+
+
+def _averages_cm(cm: np.ndarray) -> dict[str, float]:
+    """macro_* and weighted_* precision, recall and F1 over the classes that occur at all."""
+    precision, recall, f1 = _prf_cm(cm)
+    support = np.asarray(cm, dtype=np.float64).sum(axis=1)
+    kept = ~np.isnan(precision)
+    weights = support[kept] / support.sum()
+    out = {}
+    for name, values in (("precision", precision), ("recall", recall), ("f1", f1)):
+        out[f"macro_{name}"] = float(values[kept].mean())
+    for name, values in (("precision", precision), ("recall", recall), ("f1", f1)):
+        out[f"weighted_{name}"] = float(weights @ values[kept])
+    return out
+
+
+def _warn_absent(absent: Iterable[int], in_draws: Iterable[int] = (), *, stacklevel: int) -> None:
+    """One AbsentClassWarning naming the classes left out (`in_draws`: left out of some balanced
+    sub-samples only, metrics.skew_normalised). `stacklevel` counts this helper as 1."""
+    absent = sorted(set(absent))
+    in_draws = sorted(set(in_draws) - set(absent))
+    parts = []
+    if absent:
+        parts.append(f"class(es) {absent} have no true and no predicted sample: precision, recall and F1 "
+                     "are undefined (NaN per class) and left out of the macro and weighted averages")
+    if in_draws:
+        parts.append(f"class(es) {in_draws} have no true and no predicted sample in some balanced "
+                     "sub-samples and are left out of those draws' macro and weighted averages")
+    if parts:
+        warnings.warn("; ".join(parts), AbsentClassWarning, stacklevel=stacklevel)
 
 
 def _kappa_cm(cm: np.ndarray) -> float:
@@ -98,19 +168,29 @@ def _mcc_cm(cm: np.ndarray) -> float:
     return float(num / den) if den > 0 else 0.0
 
 
-def label_metrics_from_confusion(cm: np.ndarray) -> dict[str, float]:
-    """Every label-based metric of one confusion matrix; undefined ones raise UndefinedMetricError."""
-    precision, recall, f1 = _prf_cm(cm)
+def _label_metrics_cm(cm: np.ndarray) -> dict[str, float]:
+    # no check, no warning: metrics.skew_normalised calls it once per balanced draw
+    averages = _averages_cm(cm)
     return {
         "accuracy": _accuracy_cm(cm),
-        "macro_precision": float(precision.mean()),
-        "macro_recall": float(recall.mean()),
-        "macro_f1": float(f1.mean()),
+        **averages,
         "kappa": _kappa_cm(cm),
         "krippendorff_alpha": _alpha_cm(cm),
         "mcc": _mcc_cm(cm),
-        "ppv": float(precision.mean()),
+        "ppv": averages["macro_precision"],
     }
+
+
+def label_metrics_from_confusion(cm) -> dict[str, float]:
+    """Every label-based metric of one confusion matrix; undefined ones raise UndefinedMetricError.
+
+    Keys: accuracy, macro_precision, macro_recall, macro_f1, weighted_precision, weighted_recall,
+    weighted_f1, kappa, krippendorff_alpha, mcc, ppv. Classes with an empty row and column are left out
+    of the averages, with an AbsentClassWarning.
+    """
+    cm = as_confusion(cm, "cm")
+    _warn_absent(_absent_classes(cm), stacklevel=3)
+    return _label_metrics_cm(cm)
 
 
 def accuracy(y_true, y_pred) -> float:
@@ -118,28 +198,57 @@ def accuracy(y_true, y_pred) -> float:
     return float(np.mean(t == p))
 
 
+def _checked_confusion(y_true, y_pred, num_classes: int | None, stacklevel: int) -> np.ndarray:
+    """Confusion matrix of validated labels, warning (from the public caller) about absent classes."""
+    cm = _confusion(*_pair(y_true, y_pred, num_classes))
+    _warn_absent(_absent_classes(cm), stacklevel=stacklevel + 1)
+    return cm
+
+
 def precision_recall_f1(y_true, y_pred, num_classes: int | None = None) -> dict[str, np.ndarray]:
-    """Per-class precision, recall and F1 (arrays of length C)."""
-    t, p, c = _pair(y_true, y_pred, num_classes)
-    precision, recall, f1 = _prf_cm(_confusion(t, p, c))
+    """Per-class precision, recall and F1 (arrays of length C); NaN for a class in neither input."""
+    precision, recall, f1 = _prf_cm(_checked_confusion(y_true, y_pred, num_classes, stacklevel=3))
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
+def _average(y_true, y_pred, num_classes: int | None, key: str) -> float:
+    # called straight from a public wrapper: the warning points at that wrapper's caller
+    return _averages_cm(_checked_confusion(y_true, y_pred, num_classes, stacklevel=4))[key]
+
+
 def macro_precision(y_true, y_pred, num_classes: int | None = None) -> float:
-    return float(precision_recall_f1(y_true, y_pred, num_classes)["precision"].mean())
+    """Unweighted mean of the per-class precisions (classes in neither input left out)."""
+    return _average(y_true, y_pred, num_classes, "macro_precision")
 
 
 def macro_recall(y_true, y_pred, num_classes: int | None = None) -> float:
-    return float(precision_recall_f1(y_true, y_pred, num_classes)["recall"].mean())
+    """Unweighted mean of the per-class recalls: DACL's "average accuracy"."""
+    return _average(y_true, y_pred, num_classes, "macro_recall")
 
 
 def macro_f1(y_true, y_pred, num_classes: int | None = None) -> float:
-    return float(precision_recall_f1(y_true, y_pred, num_classes)["f1"].mean())
+    """Unweighted mean of the per-class F1 scores (BReG-Net Tables III-IV)."""
+    return _average(y_true, y_pred, num_classes, "macro_f1")
+
+
+def weighted_precision(y_true, y_pred, num_classes: int | None = None) -> float:
+    """Per-class precisions weighted by true support (BReG-NeXt Table 5, "average")."""
+    return _average(y_true, y_pred, num_classes, "weighted_precision")
+
+
+def weighted_recall(y_true, y_pred, num_classes: int | None = None) -> float:
+    """Per-class recalls weighted by true support; equals the accuracy (BReG-NeXt Table 5)."""
+    return _average(y_true, y_pred, num_classes, "weighted_recall")
+
+
+def weighted_f1(y_true, y_pred, num_classes: int | None = None) -> float:
+    """Per-class F1 scores weighted by true support (BReG-NeXt Table 5, "average")."""
+    return _average(y_true, y_pred, num_classes, "weighted_f1")
 
 
 def ppv(y_true, y_pred, num_classes: int | None = None) -> float:
     """Positive predictive value, i.e. macro precision (BReG-Net Tables III-IV)."""
-    return macro_precision(y_true, y_pred, num_classes)
+    return _average(y_true, y_pred, num_classes, "macro_precision")
 
 
 def cohen_kappa(y_true, y_pred) -> float:

@@ -3,9 +3,12 @@
 Categorical (task="categorical"): y_true are labels 0..C-1; y_pred is either an (N, C) array of class
 scores/probabilities (labels = argmax, and the AUCs are computed) or 1-D labels (the AUCs are then
 missing). Keys, each a float or None:
-    accuracy, macro_precision, macro_recall, macro_f1, kappa, krippendorff_alpha, mcc, ppv,
-    roc_auc, pr_auc, and the same names prefixed with 'norm_' for the skew-normalised value
-    (BReG-Net's "Norm" column; the unprefixed one is "Orig").
+    accuracy, macro_precision, macro_recall, macro_f1, weighted_precision, weighted_recall,
+    weighted_f1, kappa, krippendorff_alpha, mcc, ppv, roc_auc, pr_auc, and the same names prefixed
+    with 'norm_' for the skew-normalised value (BReG-Net's "Norm" column; the unprefixed one is
+    "Orig"). macro_* are BReG-Net's and DACL's averages, weighted_* (by true support) BReG-NeXt
+    Table 5's; a class with no true and no predicted sample is left out of both, with one
+    AbsentClassWarning per call (metrics.categorical).
 Dimensional (task="dimensional"): y_true and y_pred are (N, 2) arrays, columns valence then arousal.
 Keys: rmse_valence, rmse_arousal, rmse_total, cc_*, ccc_*, sagr_* with the same three suffixes.
 Both add n_samples (int) and missing (str): a metric that is undefined on valid input (a constant
@@ -20,23 +23,28 @@ import numpy as np
 
 from metrics._checks import UndefinedMetricError, as_labels, as_values, fill_or_missing
 from metrics.categorical import (
+    _absent_classes,
     _accuracy_cm,
     _alpha_cm,
+    _averages_cm,
     _confusion,
     _kappa_cm,
     _mcc_cm,
-    _prf_cm,
+    _warn_absent,
     pr_auc_ovr,
     roc_auc_ovr,
 )
 from metrics.dimensional import DIMENSIONS, _va, dimensional_metrics
-from metrics.skew_normalised import N_REPEATS, skew_normalised_metrics
+from metrics.skew_normalised import N_REPEATS, _skew_normalised
 
 CATEGORICAL_KEYS = (
     "accuracy",
     "macro_precision",
     "macro_recall",
     "macro_f1",
+    "weighted_precision",
+    "weighted_recall",
+    "weighted_f1",
     "kappa",
     "krippendorff_alpha",
     "mcc",
@@ -76,11 +84,8 @@ def _categorical(y_true, y_pred, num_classes, normalise: bool, n_repeats: int, s
     row: dict = {}
     missing: list[str] = []
     cm = _confusion(t, p, c)
-    precision, recall, f1 = _prf_cm(cm)
     row["accuracy"] = _accuracy_cm(cm)
-    row["macro_precision"] = float(precision.mean())
-    row["macro_recall"] = float(recall.mean())
-    row["macro_f1"] = float(f1.mean())
+    row.update(_averages_cm(cm))
     fill_or_missing(row, missing, "kappa", lambda: _kappa_cm(cm))
     fill_or_missing(row, missing, "krippendorff_alpha", lambda: _alpha_cm(cm))
     row["mcc"] = _mcc_cm(cm)
@@ -93,11 +98,10 @@ def _categorical(y_true, y_pred, num_classes, normalise: bool, n_repeats: int, s
         fill_or_missing(row, missing, "roc_auc", lambda: roc_auc_ovr(t, scores))
         fill_or_missing(row, missing, "pr_auc", lambda: pr_auc_ovr(t, scores))
 
+    left_out_of_draws: set[int] = set()
     if normalise:
         try:
-            norm = skew_normalised_metrics(
-                t, p, scores, num_classes=c, n_repeats=n_repeats, seed=seed
-            )
+            norm, left_out_of_draws = _skew_normalised(t, p, scores, c, n_repeats, seed)
         except UndefinedMetricError as err:
             norm = {}
             reason = str(err)
@@ -111,6 +115,8 @@ def _categorical(y_true, y_pred, num_classes, normalise: bool, n_repeats: int, s
                 missing.append(f"norm_{key}: {why}")
     row["n_samples"] = int(t.shape[0])
     row["missing"] = "; ".join(missing)
+    # one warning for the Orig and Norm values; stack: _warn_absent, _categorical, evaluate, caller
+    _warn_absent(_absent_classes(cm), left_out_of_draws, stacklevel=4)
     return row
 
 

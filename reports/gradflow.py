@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from metrics.gradient_growth import fit_growth
+
 from .rows import render_frame
 
 
 def render_gradflow(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
-    from bench.gradflow import fit_growth
-
     frame = fit_growth(rows)
     notes = ["slope_per_unit: least-squares slope of log10(|dL/dx| at the first unit / at the last unit) against "
              "the number of units; Eq. 6 predicts log10(lam) per unit for lam x without normalisation.",

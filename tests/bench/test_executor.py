@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 
 import pytest
 
 from bench.executor import add_executor_args, executor_kwargs, run_cells
-from bench.results import ResultsStore
+from bench.results import ResultsStore, make_row, run_id
 
 CALLS: list[dict] = []
 FLAKY_LEFT: dict[int, int] = {}
@@ -102,3 +104,75 @@ def test_shared_cli_options():
     args = parser.parse_args(["--executor", "ray", "--ray-address", "auto", "--retries", "3", "--force"])
     assert args.results == "results/x.jsonl"
     assert executor_kwargs(args) == {"executor": "ray", "ray_address": "auto", "retries": 3, "force": True}
+
+
+@pytest.mark.parametrize("where", ["folder", "under_a_file", "read_only"])
+def test_a_store_that_cannot_take_rows_fails_before_any_cell(tmp_path, where):
+    if where == "folder":
+        path, message = tmp_path, "is a folder"
+    elif where == "under_a_file":
+        (tmp_path / "f").write_text("")
+        path, message = tmp_path / "f" / "r.jsonl", "is a file, not a folder"
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        (tmp_path / "ro").mkdir(mode=0o555)
+        path, message = tmp_path / "ro" / "r.jsonl", "not writable"
+    with pytest.raises(ValueError, match=message):
+        run_cells([{"x": 1}, {"x": 2}], square, ResultsStore(path), "sq")
+    assert CALLS == []  # no cell's work was done, then lost
+
+
+def test_a_read_only_store_still_serves_its_finished_cells(tmp_path):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    run_cells([{"x": 1}], square, store, "sq")
+    store.path.chmod(0o444)
+    CALLS.clear()
+    assert run_cells([{"x": 1}], square, store, "sq").skipped == 1 and CALLS == []
+
+
+def test_a_sweep_given_a_folder_as_store_says_so_in_one_line(tmp_path, capsys):
+    from bench import depth_sweep
+    from bench.cli import run_main
+
+    assert run_main(depth_sweep.main, ["--depths", "26", "--results", str(tmp_path)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith(f"--results {tmp_path}: is a folder, not a results file (give a .jsonl path)")
+
+
+def test_a_sweep_given_a_folder_as_out_fails_before_any_cell(tmp_path, capsys, monkeypatch):
+    from bench import depth_sweep
+    from bench.cli import run_main
+
+    monkeypatch.setattr(depth_sweep, "run_cell", square)  # would record a call
+    assert run_main(depth_sweep.main, ["--depths", "26", "--results", str(tmp_path / "r.jsonl"), "--out",
+                                       str(tmp_path)]) == 1
+    assert capsys.readouterr().err.strip().endswith("is a folder, not a file") and CALLS == []
+
+
+def test_a_cell_finished_by_another_process_is_taken_not_rerun(tmp_path):
+    """While this sweep waits its turn, the process holding a cell stores its row: that row is used."""
+    import multiprocessing as mp
+
+    store = ResultsStore(tmp_path / "r.jsonl")
+    key = run_id("sq", {"x": 2})
+    ready, release = mp.Event(), mp.Event()
+    holder = mp.get_context("fork").Process(target=_hold_and_finish, args=(store.path, key, ready, release))
+    holder.start()
+    assert ready.wait(30)
+    release.set()  # it stores x=2's row, then lets the claim go; this sweep ran x=1 meanwhile, then waited
+    result = run_cells([{"x": 1}, {"x": 2}], square, store, "sq")
+    holder.join(30)
+    assert [c["x"] for c in CALLS] == [1]
+    assert result.rows[1]["metrics"] == {"y": "from the other process"} and (result.ran, result.skipped) == (1, 1)
+    assert len(store.rows("sq")) == 2
+
+
+def _hold_and_finish(path, key, ready, release) -> None:
+    store = ResultsStore(path)
+    with store.claim(key) as mine:
+        assert mine
+        ready.set()
+        release.wait(30)
+        time.sleep(0.5)
+        store.append(make_row("sq", {"x": 2}, {"y": "from the other process"}))

@@ -40,7 +40,7 @@ def test_csv_parses_and_lists_models(capsys):
 def test_json_parses_with_notes(capsys):
     out = run(capsys, "--models", "resnet*", "--input-size", "32", "--format", "json")
     doc = json.loads(out)
-    assert [r["model"] for r in doc["rows"]] == ["resnet32", "resnet50"]
+    assert [r["model"] for r in doc["rows"]] == ["resnet32", "resnet50", "resnet110"]  # the glob takes BReG-Net's too
     assert any("30 weighted layers" in n for n in doc["notes"])
     assert any("25M" in n for n in doc["notes"])
 
@@ -121,3 +121,10 @@ def test_bad_input_is_one_line_and_nonzero(args, needle):
 def test_unknown_format_is_usage_error():
     proc = subprocess.run([sys.executable, "-m", "bench.flops", "--format", "xml"], capture_output=True, text=True)
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+
+
+def test_the_default_is_bregnext_tables_1_2_networks():
+    from bench.flops import model_names, parse_args
+
+    names = model_names(parse_args([]))
+    assert {"resnet32", "bregnext50", "bregnext68"} <= set(names) and not {"bregnet39", "resnet110"} & set(names)

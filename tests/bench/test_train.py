@@ -169,6 +169,14 @@ def test_input_errors_are_one_line(tmp_path, capsys, monkeypatch, extra, message
     assert message in err and len(err.splitlines()) == 1 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("option", ["--results", "--out"])
+def test_an_output_path_that_is_a_folder_fails_before_training(tmp_path, capsys, option):
+    (tmp_path / "a_folder").mkdir()
+    assert _run(tmp_path, option, str(tmp_path / "a_folder")) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith("is a folder, not a file") and not (tmp_path / "ckpt").exists()
+
+
 def test_argparse_usage_error_exits_2(tmp_path):
     with pytest.raises(SystemExit) as exc:
         _run(tmp_path, "--amp", "fp8")
@@ -205,3 +213,12 @@ def test_synth_is_learnable(tmp_path):
     accuracy = (category(pred) == val.labels).float().mean().item()
     print(f"synth learnability: rmse {rmse:.3f} (constant {constant:.3f}), accuracy {accuracy:.3f} (chance 0.125)")
     assert accuracy > 2 / 8, accuracy
+
+
+def test_tags_label_the_run_and_cannot_override_a_setting(tmp_path, capsys):
+    assert _run(tmp_path, "--epochs", "1", "--tag", "paper=bregnext", "--tag", "budget=smoke") == 0
+    (row,) = ResultsStore(tmp_path / "train.jsonl").rows("train")
+    assert row["config"]["paper"] == "bregnext" and row["config"]["budget"] == "smoke"
+    capsys.readouterr()
+    assert _run(tmp_path, "--epochs", "1", "--tag", "lr=1") == 1
+    assert capsys.readouterr().err.strip().endswith("--tag lr=...: lr is a setting of the run, not a label")

@@ -54,8 +54,8 @@ def test_every_format_and_registered():
         assert "750.2" in render_epoch_time(rows, fmt)
     assert "published value, not a measurement" in render_epoch_time(rows, "markdown")
     assert json.loads(render_epoch_time(rows, "json"))["rows"][1]["speedup_vs_eager"] == 4.0
-    assert TABLES["epoch_time"] == ("epoch_time", render_epoch_time)
-    assert TABLES["train"] == ("training_runs", render_train)
+    assert TABLES["epoch_time"][0] == ("epoch_time", render_epoch_time)
+    assert TABLES["train"][0] == ("training_runs", render_train)
 
 
 def test_train_table_drops_columns_no_row_fills():

@@ -1,0 +1,301 @@
+"""What the paper tables of evaluation rows share: runs grouped over seeds, the published cell beside each
+measured one with the difference in the published unit, and lines for the published rows no run fills.
+
+A table is written even with no rows: its published values, each line saying why it is not measured, and a
+note naming the command that fills it. BReG-NeXt Tables 3-7 (`bregnext_tables`) and the DACL/CAF tables
+(`dacl_caf_tables`) are built on it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import pandas as pd
+
+from . import published
+from .render import render
+
+MEASURED = "measured"
+NOT_RUN = "published only (not run yet)"
+NOT_RUNNABLE = "published only (not runnable here)"
+# Empty cell: nothing measured, or nothing published there.
+EMPTY = "-"
+# Digits shown per published unit (Markdown/LaTeX; CSV and JSON keep full precision).
+DECIMALS = {"%": 2, "ratio": 4, "va": 4, "images": 0}
+DATABASES = {"affectnet": "AffectNet", "fer2013": "FER2013", "affwild": "Aff-Wild", "afewva": "AFEW-VA",
+             "rafdb": "RAF-DB", "synth": "synth"}
+_NETWORK = re.compile(r"(resnet|bregnet|bregnext)(\d+)")
+_FAMILY_TITLES = {"resnet": "ResNet", "bregnet": "BReG-Net", "bregnext": "BReG-NeXt"}
+
+VALUE_NOTE = ("Measured: this harness's evaluation rows (`evaluate`), the mean over seeds where a line has several; "
+              "published: the paper's value as printed; difference = measured - published, in the published unit "
+              "(accuracy in %: the measured fraction x 100).")
+SPLIT_NOTE = ("Only lines of split 'val' are compared with the published values, which are on the validation "
+              "sets (AffectNet and Aff-Wild have no public test split; FER2013's val is PublicTest); lines of other "
+              "splits, or of data the paper did not use (synth), show '-' as published.")
+
+
+def database(config: dict) -> str:
+    """The data set a run used, by its `--data` spec: 'affectnet:/d/x' -> 'affectnet'."""
+    return str(config.get("data") or "synth").partition(":")[0]
+
+
+def network_title(name: str) -> str:
+    """'bregnext50' -> 'BReG-NeXt-50'; any other name as it is."""
+    m = _NETWORK.fullmatch(name)
+    return f"{_FAMILY_TITLES[m.group(1)]}-{m.group(2)}" if m else name
+
+
+def is_network(name: str) -> bool:
+    """Whether a published row is one of this harness's networks (it can be run here)."""
+    return _NETWORK.fullmatch(name) is not None
+
+
+def to_unit(value: float | None, unit: str) -> float | None:
+    """A measured value in a published unit: fractions become percent."""
+    if value is None:
+        return None
+    return 100.0 * value if unit == "%" else float(value)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _mean(values: list) -> object:
+    """Mean of numbers (None left out), element-wise for lists and key-wise for dicts; else the first value."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    first = present[0]
+    if all(_number(v) for v in present):
+        return sum(float(v) for v in present) / len(present)
+    if all(isinstance(v, list) for v in present) and len({len(v) for v in present}) == 1:
+        return [_mean([v[i] for v in present]) for i in range(len(first))]
+    if all(isinstance(v, dict) for v in present):
+        return {k: _mean([v.get(k) for v in present]) for k in first}
+    return first
+
+
+@dataclass
+class Run:
+    """Evaluation rows that differ only in their seed: one line of a table."""
+
+    config: dict
+    rows: list[dict] = field(default_factory=list)
+
+    @cached_property
+    def metrics(self) -> dict:
+        keys = dict.fromkeys(k for r in self.rows for k in r["metrics"])
+        return {k: _mean([r["metrics"].get(k) for r in self.rows]) for k in keys}
+
+    @property
+    def database(self) -> str:
+        return database(self.config)
+
+    @property
+    def split(self) -> str:
+        return str(self.config.get("split", "val"))
+
+    @property
+    def model(self) -> str:
+        return str(self.config.get("model", "?"))
+
+    def label(self) -> str:
+        """What sets this run apart: budget, epochs, checkpoint, loss, bypass, seeds."""
+        c = self.config
+        parts = [f"budget {c['budget']}" if c.get("budget") is not None else None,
+                 f"{c['epochs']} epoch{'' if c['epochs'] == 1 else 's'}" if c.get("epochs") is not None else None,
+                 str(c["checkpoint"]) if c.get("checkpoint") is not None else None,
+                 c.get("loss"), f"bypass {c['bypass']}" if c.get("bypass") else None]
+        seeds = sorted({r["config"].get("seed") for r in self.rows}, key=str)
+        if seeds != [None]:
+            parts.append(("seed " if len(seeds) == 1 else "seeds ") + ",".join(map(str, seeds)))
+        return ", ".join(str(p) for p in parts if p) or EMPTY
+
+
+def group_runs(rows: Iterable[dict]) -> list[Run]:
+    """Rows grouped by their config without the seed, in first-seen order."""
+    runs: dict[str, Run] = {}
+    for row in rows:
+        config = {k: v for k, v in row["config"].items() if k != "seed"}
+        key = json.dumps(config, sort_keys=True, default=str)
+        runs.setdefault(key, Run(config)).rows.append(row)
+    return list(runs.values())
+
+
+def published_lines(paper: str, table: str, databases: Iterable[str]) -> list[tuple[str, str]]:
+    """(row, database) pairs the published table fills, in the paper's order."""
+    frame = published.table(paper, table)
+    out: dict[tuple[str, str], None] = {}
+    for row, column in zip(frame["row"], frame["column"], strict=True):
+        for db in databases:
+            if column.startswith(f"{db}_"):
+                out[(row, db)] = None
+    return list(out)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One measured-beside-published column group: its label, the evaluation row's key, the published
+    column's name after the database prefix, and the unit it is printed in."""
+
+    label: str
+    key: str
+    suffix: str
+    unit: str
+
+
+class Line:
+    """One line of a table, held twice: numbers for CSV/JSON and text for Markdown/LaTeX."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, object] = {}
+        self.texts: dict[str, str] = {}
+
+    def put(self, column: str, value: object, text: str | None = None) -> None:
+        self.values[column] = value
+        self.texts[column] = text if text is not None else (EMPTY if value is None else str(value))
+
+    def compare(self, label: str, measured: float | None, cell: pd.Series | None, unit: str) -> None:
+        """``label``, ``label (pub.)`` and ``label (diff.)``: measured (already in the published unit), the
+        published value as printed, and measured - published."""
+        unit = cell["unit"] if cell is not None else unit
+        digits = DECIMALS.get(unit, 4)
+        self.put(label, measured, None if measured is None else f"{measured:,.{digits}f}")
+        pub = None if cell is None else float(cell["value"])
+        self.put(f"{label} (pub.)", pub, None if cell is None else str(cell["printed"]))
+        diff = None if measured is None or pub is None else measured - pub
+        self.put(f"{label} (diff.)", diff, None if diff is None else f"{diff:+,.{digits}f}")
+
+
+def frame_of(lines: list[Line], fmt: str) -> pd.DataFrame:
+    if fmt in ("csv", "json"):
+        frame = pd.DataFrame([line.values for line in lines])
+        return frame.astype(object).where(frame.notna(), None)
+    return pd.DataFrame([line.texts for line in lines]).fillna(EMPTY)
+
+
+def render_lines(lines: list[Line], fmt: str, caption: str, notes: list[str]) -> str:
+    return render(frame_of(lines, fmt), fmt, caption=caption, notes=notes)
+
+
+def provenance(rows: list[dict], command: str = "evaluate") -> str:
+    """Device, commit, data and budget of the ``command`` rows a table shows (build.caption), or that it shows
+    none."""
+    if not rows:
+        return "published values only: " + ("no evaluation rows yet" if command == "evaluate" else
+                                            f"no {command} rows yet")
+    from .build import caption  # build registers this module's tables: imported when rendering, not at load
+
+    return caption(command, rows)
+
+
+def title(paper: str, table: str, caption: str, rows: list[dict]) -> str:
+    """The paper's caption of the table, then where the measured lines come from (``caption`` if given)."""
+    return f"{published.caption(paper, table)}, measured beside published; {caption or provenance(rows)}"
+
+
+def missing_note(missing: list[str], command: str) -> str | None:
+    """Which published lines no run fills yet, and the command that fills them."""
+    if not missing:
+        return None
+    return (f"Not run yet: {', '.join(missing)}. `{command}` fills these lines (or `python -m bench.train` with "
+            "the network and --data, whose finished run writes its evaluation rows; `python -m bench.evaluate "
+            "CHECKPOINT` evaluates a saved one).")
+
+
+@dataclass
+class Comparison:
+    """A paper table of one line per run or published row, each with ``parts`` (a metric name, or None,
+    and its column groups), compared where a run's split is 'val' and its data is one of ``databases``.
+
+    ``reference(run)`` names the published row a run is compared with (None: none); with ``absorb`` that
+    published row's own line is the run's (the same network), else it keeps its line. ``label(run)`` names
+    a run's line, ``runnable(row)`` says whether an unmeasured published row could be run here, and
+    ``not_runnable`` why the others cannot."""
+
+    paper: str
+    table: str
+    databases: tuple[str, ...]
+    parts: list[tuple[str | None, list[Metric]]]
+    reference: Callable[[Run], str | None]
+    label: Callable[[Run], str] = lambda run: network_title(run.model)
+    absorb: bool = True
+    runnable: Callable[[str], bool] = is_network
+    name_column: str = "Network"
+    not_runnable: str = "methods the paper compares with that this harness does not implement."
+
+    def _cell(self, row: str | None, db: str, metric: Metric) -> pd.Series | None:
+        if row is None:
+            return None
+        return published.lookup(self.paper, self.table, row, f"{db}_{metric.suffix}")
+
+    def _lines(self, head: dict[str, str], source: str, row: str | None, db: str, run: Run | None) -> list[Line]:
+        """One line per part that has a published or a measured value; ``row`` is the published row compared."""
+        out = []
+        for part, metrics in self.parts:
+            line = Line()
+            for column, text in head.items():
+                line.put(column, text)
+            if part is not None:
+                line.put("Metric", part)
+            filled = False
+            for metric in metrics:
+                cell = self._cell(row, db, metric)
+                measured = None if run is None else to_unit(run.metrics.get(metric.key),
+                                                            cell["unit"] if cell is not None else metric.unit)
+                filled |= cell is not None or measured is not None
+                line.compare(metric.label, measured, cell, metric.unit)
+            line.put("Source", source)
+            if filled:
+                out.append(line)
+        return out
+
+    def _reference(self, run: Run) -> str | None:
+        """The published row a run is compared with: only for split 'val' on one of the table's databases."""
+        if run.split != "val" or run.database not in self.databases:
+            return None
+        ref = self.reference(run)
+        return ref if (ref, run.database) in published_lines(self.paper, self.table, [run.database]) else None
+
+    def build(self, runs: list[Run], fill_command: str) -> tuple[list[Line], list[str]]:
+        """The table's lines, in the paper's order (runs not standing in for a published line last), and the
+        notes about them."""
+        refs = {id(run): self._reference(run) for run in runs}
+        absorbed: dict[tuple[str, str], list[Run]] = {}
+        for run in runs:
+            if self.absorb and refs[id(run)] is not None:
+                absorbed.setdefault((refs[id(run)], run.database), []).append(run)
+
+        def head(name: str, db: str, split: str, run_label: str) -> dict[str, str]:
+            return {self.name_column: name, "Data": DATABASES.get(db, db), "Split": split, "Run": run_label}
+
+        def measured(run: Run) -> list[Line]:
+            return self._lines(head(self.label(run), run.database, run.split, run.label()), MEASURED,
+                               refs[id(run)], run.database, run)
+
+        lines: list[Line] = []
+        missing: list[str] = []
+        for row, db in published_lines(self.paper, self.table, self.databases):
+            if (row, db) in absorbed:
+                lines += [line for run in absorbed[(row, db)] for line in measured(run)]
+                continue
+            runnable = self.runnable(row)
+            name = network_title(row) if runnable else row
+            if runnable:
+                missing.append(f"{name} on {DATABASES.get(db, db)}")
+            lines += self._lines(head(name, db, EMPTY, EMPTY), NOT_RUN if runnable else NOT_RUNNABLE, row, db, None)
+        absorbed_ids = {id(run) for group in absorbed.values() for run in group}
+        lines += [line for run in runs if id(run) not in absorbed_ids for line in measured(run)]
+        notes = [VALUE_NOTE, SPLIT_NOTE]
+        note = missing_note(missing, fill_command)
+        if note:
+            notes.append(note)
+        if any(line.values["Source"] == NOT_RUNNABLE for line in lines):
+            notes.append(f"{NOT_RUNNABLE}: {self.not_runnable}")
+        return lines, notes

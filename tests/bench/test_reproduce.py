@@ -1,0 +1,177 @@
+"""`python -m bench.reproduce`: the runs behind each paper table, the budgets, one-line errors, --dry-run, and one
+real smoke cell whose rows carry paper/budget and are skipped on a rerun."""
+
+import shlex
+from pathlib import Path
+
+import pytest
+
+from bench import reproduce, train
+from bench.cli import run_main
+from bench.reproduce import RECIPES, cell_options, cells, main, parse_args, train_config
+from bench.results import ResultsStore
+
+DATA = ["--data", "affectnet=data/affectnet", "--data", "fer2013=data/fer2013.csv", "--data", "affwild=data/affwild"]
+
+
+def _cells(*argv):
+    configs, tables = cells(parse_args([*argv, "--device", "cpu"]))
+    return configs, tables
+
+
+def _runs(configs):
+    return {(c["model"], c["data"].partition(":")[0], c.get("synth_balance"), c["task"], c["loss"], c["bypass"])
+            for c in configs}
+
+
+def test_bregnext_tables_4_to_7_are_24_runs_and_share_bregnext50():
+    configs, tables = _cells("bregnext")
+    assert len(configs) == 24 == len(_runs(configs))  # every run once, none merged by the synth stand-ins
+    assert {c["paper"] for c in configs} == {"bregnext"} and {c["budget"] for c in configs} == {"smoke"}
+    by_table = {t: [c for c, feeds in zip(configs, tables, strict=True) if t in feeds] for t in "4567"}
+    assert [len(by_table[t]) for t in "4567"] == [12, 2, 12, 2]
+    assert {c["model"] for c in by_table["4"]} == set(reproduce.TABLE1)
+    assert {(c["num_classes"], c["synth_balance"]) for c in by_table["4"]} == {(8, "affectnet"), (7, "fer2013")}
+    assert {(c["task"], c["loss"]) for c in by_table["6"]} == {("dimensional", "mse")}
+    assert {c["synth_balance"] for c in by_table["6"]} == {"affectnet", "disk"}  # AffectNet and Aff-Wild stand-ins
+    assert all(c["model"] == "bregnext50" and c in by_table["4"] for c in by_table["5"])
+
+
+def test_bregnet_dacl_caf_runs_per_table():
+    configs, tables = _cells("bregnet", "--budget", "paper", *DATA)
+    table1 = [c for c, t in zip(configs, tables, strict=True) if "I" in t]
+    assert len(table1) == 12 and {c["model"] for c in table1} == {reproduce.BREGNET}
+    assert {(c["loss"], c["bypass"]) for c in table1} == {(loss, f"bregnet_h{i}") for loss in ("ce", "weighted_ce")
+                                                          for i in (1, 2, 3)}
+    assert len(configs) == 12 + 2 + 4  # Table II adds ResNet-110 (regular loss); V-VII 2 networks x 2 data sets
+    assert {t for t in tables for t in t} == {"I", "II", "III", "IV", "V", "VI", "VII"}
+    only, feeds = _cells("bregnet", "--tables", "iv,Ii", "--budget", "paper", *DATA)  # any case, paper's order
+    assert len(only) == 6 and {t for t in feeds for t in t} == {"II", "IV"}
+
+    dacl, _ = _cells("dacl")
+    assert {(c["model"], c["loss"], c["num_classes"]) for c in dacl} == {
+        (m, loss, 8) for m in ("resnet50", "bregnext50") for loss in ("ce", "dacl")}
+    assert all(c["dacl_widths"] == list(train.DACL_WIDTHS) for c in dacl if c["loss"] == "dacl")
+    caf, feeds = _cells("caf")
+    assert {(c["model"], c["loss"], c["synth_balance"]) for c in caf} == {
+        (m, "av", balance) for m in ("resnet50", "bregnext50") for balance in ("affectnet", "disk")}
+    assert {c["synth_balance"]: f for c, f in zip(caf, feeds, strict=True)} == {"affectnet": ("1", "4"), "disk": ("3",)}
+    only, feeds = _cells("caf", "--models", "bregnext*", "--datasets", "affwild")
+    assert [(c["model"], c["synth_balance"]) for c in only] == [("bregnext50", "disk")] and feeds == [("3",)]
+
+
+def test_budget_settings():
+    smoke, _ = _cells("bregnext", "--tables", "5")
+    assert all(c["data"] == "synth" and c["epochs"] == 1 and c["image_size"] == 16 and c["synth_train"] == 64
+               for c in smoke)
+    short, _ = _cells("bregnext", "--tables", "5", *DATA)  # --data alone means short
+    assert {c["budget"] for c in short} == {"short"} and all(c["epochs"] == reproduce.SHORT_EPOCHS for c in short)
+    assert {c["data"] for c in short} == {f"affectnet:{Path('data/affectnet').absolute()}",
+                                         f"fer2013:{Path('data/fer2013.csv').absolute()}"}
+    assert not any(key.startswith("synth_") for c in short for key in c)
+    paper, _ = _cells("bregnext", "--tables", "5", "--budget", "paper", *DATA)
+    assert all((c["epochs"], c["batch_size"], c["lr"], c["lr_gamma"], c["lr_step"], c["image_size"], c["loss"]) ==
+               (50, 128, 1e-4, 0.8, 10, 64, "focal") for c in paper)
+    dacl, _ = _cells("dacl", "--budget", "paper", *DATA)
+    assert {(c["epochs"], c["lr_gamma"], c["lr_step"], c["weight_decay"]) for c in dacl} == {(20, 0.2, 5, 5e-4)}
+    caf, _ = _cells("caf", "--budget", "paper", *DATA)
+    assert {(c["data"].partition(":")[0], c["epochs"], c["lr_step"], c["lr_step_unit"]) for c in caf} == {
+        ("affectnet", 23, 10_000, "iter"), ("affwild", 14, 10_000, "iter")}
+    assert all(RECIPES[p].assumed for p in reproduce.PAPER_NAMES)  # each says where its paper is silent
+    amp, _ = _cells("bregnext", "--tables", "5", "--set", "amp=bf16", "--set", "channels_last=true",
+                    "--set", "epochs=2")
+    assert all(c["amp"] == "bf16" and c["channels_last"] is True and c["epochs"] == 2 == c["epoch"] for c in amp)
+
+
+def test_a_cell_config_is_what_its_bench_train_command_writes():
+    """The cell's config must equal the last epoch row bench.train writes, or a rerun could never skip it."""
+    for paper in reproduce.PAPER_NAMES:
+        for config in _cells(paper, "--budget", "paper", *DATA)[0] + _cells(paper)[0]:
+            tags = {k: config[k] for k in reproduce.TAGS}
+            assert train_config(cell_options(config), tags) == config
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bregnext", "--budget", "short"], "--budget short needs the real data: give --data affectnet=PATH "
+                                        "--data fer2013=PATH --data affwild=PATH"),
+    (["bregnext", "--tables", "5", "--budget", "paper", "--data", "fer2013=x.csv"], "give --data affectnet=PATH"),
+    (["bregnext", "--tables", "4,10"], "bregnext Table 10 is not a table of this paper; tables this command "
+                                       "trains: 4, 5, 6, 7"),
+    (["bregnext", "--tables", "8"], "python -m bench.ablation --preset table8"),
+    (["dacl", "--tables", "1"], "RAF-DB"),
+    (["bregnext", "--budget", "smoke", "--data", "affectnet=x"], "--budget smoke trains on synth stand-ins"),
+    (["bregnext", "--budget", "short", "--data", "rafdb=x"], "--data rafdb=x: expected NAME=PATH"),
+    (["bregnext", "--set", "model=resnet32"], "--set model=resnet32: expected KEY=VALUE"),
+    (["bregnext", "--set", "amp=fp8"], "--set: argument --amp: invalid choice"),
+    (["bregnext", "--models", "vgg*"], "no run of bregnext Tables 4, 5, 6, 7 matches"),
+])
+def test_user_errors_are_one_line(argv, message, capsys, tmp_path):
+    assert run_main(main, [*argv, "--device", "cpu", "--dry-run"]) == 1
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not Path("results").exists()
+
+
+def test_unknown_paper_is_refused_by_argparse(capsys):
+    with pytest.raises(SystemExit):
+        parse_args(["bregnext2"])
+    assert "invalid choice: 'bregnext2'" in capsys.readouterr().err
+
+
+def test_under_torchrun_it_says_what_to_run_instead(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert run_main(main, ["bregnext", "--device", "cpu"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "--executor ray" in err and "torchrun" in err and len(err.splitlines()) == 1
+
+
+def test_dry_run_prints_each_cell_as_its_bench_train_command(capsys):
+    assert main(["caf", "--budget", "paper", *DATA, "--device", "cpu", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    header = [line for line in lines if line.startswith("#")]
+    commands = [line for line in lines if not line.startswith("#")]
+    assert "recipe: Adam 1e-4" in header[1] and len(commands) == 4
+    configs, tables = _cells("caf", "--budget", "paper", *DATA)
+    for line, config, feeds in zip(commands, configs, tables, strict=True):
+        words = shlex.split(line, comments=True)
+        assert words[:3] == ["python", "-m", "bench.train"] and line.endswith(f"# Table{'s' * (len(feeds) > 1)} "
+                                                                              f"{','.join(feeds)}")
+        args = train.build_parser().parse_args(words[3:])
+        assert {**train.run_config(args), "paper": "caf", "budget": "paper", "epoch": args.epochs} == config
+        assert args.results == "results/train.jsonl" and args.checkpoint_dir == "checkpoints"
+    assert not Path("results").exists() and not Path("checkpoints").exists()  # nothing ran
+
+
+def test_reports_command_names_the_stores_when_not_default(tmp_path):
+    assert reproduce.reports_command(Path("results/train.jsonl").absolute()) == "python -m reports"
+    store = tmp_path / "elsewhere" / "t.jsonl"
+    assert reproduce.reports_command(store) == f"python -m reports {store} {store.with_name('evaluate.jsonl')}"
+
+
+def test_smoke_cell_lands_tagged_rows_and_a_rerun_skips_it(capsys):
+    """One real cell (BReG-Net-32 on the Aff-Wild stand-in, shrunk further): its epoch and evaluate rows carry
+    paper and budget; a rerun trains nothing; a lost evaluate row alone is written again, no epoch retrained."""
+    argv = ["bregnext", "--tables", "6", "--models", "bregnet32", "--datasets", "affwild", "--set", "synth_train=16",
+            "--set", "synth_val=8", "--set", "batch_size=8", "--device", "cpu",
+            "--format", "csv"]
+    assert main(argv) == 0
+    first = capsys.readouterr()
+    epochs = ResultsStore("results/train.jsonl").rows("train")
+    evaluated = ResultsStore("results/evaluate.jsonl").rows("evaluate")
+    assert len(epochs) == 1 and len(evaluated) == 1
+    (config,) = _cells(*argv[:-2])[0]
+    assert epochs[0]["config"] == config and config["paper"] == "bregnext" and config["budget"] == "smoke"
+    assert {k: evaluated[0]["config"][k] for k in ("paper", "budget", "split", "checkpoint")} == {
+        "paper": "bregnext", "budget": "smoke", "split": "val", "checkpoint": "best"}
+    assert "bregnet32" in first.out and "1 runs trained, 0 already stored" in first.err
+    assert "python -m reports" in first.err
+
+    assert main(argv) == 0
+    assert "0 runs trained, 1 already stored" in capsys.readouterr().err
+    assert len(Path("results/train.jsonl").read_text().splitlines()) == 1
+
+    Path("results/evaluate.jsonl").unlink()  # killed after the last epoch, before the evaluate row
+    assert main(argv) == 0
+    assert "1 runs trained" in capsys.readouterr().err
+    assert len(ResultsStore("results/train.jsonl").rows("train")) == 1  # no epoch trained again
+    assert len(ResultsStore("results/evaluate.jsonl").rows("evaluate")) == 1

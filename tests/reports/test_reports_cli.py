@@ -1,0 +1,116 @@
+"""`python -m reports`: --format and --out, the default folder outside the package, output paths checked before
+any work (one-line errors), the examples in --help, and the caption's provenance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.results import ResultsStore, make_row
+from reports.build import DEFAULT_OUT, caption, main
+
+ENV = {"device": "cpu", "git_commit": "abc123"}
+
+
+def _store(tmp_path: Path, budget=None) -> Path:
+    """A store with one training epoch and one depth-sweep row (three LaTeX tables in one file)."""
+    store = tmp_path / "rows.jsonl"
+    train = make_row("train", {"model": "bregnext26", "data": "synth", "task": "categorical", "epoch": 1,
+                               **({"budget": budget} if budget is not None else {})},
+                     {"accuracy": 0.5, "train_loss": 1.25}, {"epoch_s": 2.0})
+    depth = make_row("depth_sweep", {"model": "bregnext26", "arrangement": "bregnext"},
+                     {"title": "BReG-NeXt-26", "depth": 26, "params_trainable": 1_420_000, "macs": 10**8,
+                      "flops": 2 * 10**8, "step_s": 0.01})
+    for row in (train, depth):
+        row["env"] = dict(ENV)
+        ResultsStore(store).append(row)
+    return store
+
+
+def test_default_formats_and_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results").mkdir()
+    _store(tmp_path / "results")
+    assert main([]) == 0
+    assert DEFAULT_OUT == Path("results/reports")
+    written = sorted(p.name for p in (tmp_path / DEFAULT_OUT).iterdir())
+    assert written == ["depth_sweep_table_2_fig_5.md", "depth_sweep_table_2_fig_5.tex", "training_runs.md",
+                       "training_runs.tex"]
+    assert not (tmp_path / "reports").exists()
+    assert main([]) == 0, "its own output folder under results/ is not read back as a store"
+
+
+def test_formats_comma_separated_and_repeated(tmp_path, capsys):
+    store, out = _store(tmp_path), tmp_path / "out"
+    assert main([str(store), "--format", "csv,json", "--format", "csv", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["depth_sweep_table_2_fig_5.csv", "depth_sweep_table_2_fig_5.json",
+                                                     "training_runs.csv", "training_runs.json"]
+    assert "bregnext26" in (out / "training_runs.csv").read_text()
+
+
+def test_unknown_format_is_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main([str(_store(tmp_path)), "--format", "markdown,html"])
+    assert exc.value.code == 2 and "html" in capsys.readouterr().err
+
+
+def test_latex_file_opens_with_one_header(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main([str(_store(tmp_path)), "--format", "latex", "--out", str(out)]) == 0
+    tex = (out / "depth_sweep_table_2_fig_5.tex").read_text()
+    head = tex.splitlines()[:3]
+    assert all(line.startswith("% reports:") for line in head)
+    assert r"\usepackage{booktabs}\usepackage{graphicx}" in head[1]
+    assert r"\input{depth_sweep_table_2_fig_5}" in head[2]
+    assert tex.count("% reports:") == 3 and tex.count(r"\begin{table}") == 3
+
+
+@pytest.mark.parametrize("where", ["file", "under_file", "target_is_folder"])
+def test_bad_output_paths_fail_in_one_line_before_any_work(tmp_path, capsys, where):
+    store = _store(tmp_path)
+    blocker = tmp_path / "blocker"
+    if where == "target_is_folder":
+        out = tmp_path / "out"
+        (out / "training_runs.tex").mkdir(parents=True)
+    else:
+        blocker.write_text("a file")
+        out = blocker if where == "file" else blocker / "tables"
+    capsys.readouterr()
+    assert main([str(store), "--out", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("reports: error: --out ") and "\n" not in err
+    assert ("is a file, not a folder" if where != "target_is_folder" else "is a folder, not a file") in err
+    if where == "target_is_folder":
+        assert sorted(p.name for p in out.iterdir()) == ["training_runs.tex"], "nothing written before the check"
+
+
+def test_out_dir_is_a_deprecated_alias(tmp_path, capsys):
+    out = tmp_path / "old"
+    assert main([str(_store(tmp_path)), "--out-dir", str(out), "--format", "markdown"]) == 0
+    assert (out / "training_runs.md").exists()
+    assert "deprecated" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(_store(tmp_path)), "--out-dir", str(out), "--out", str(out)])
+
+
+def test_help_ends_with_examples(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--help"])
+    out = capsys.readouterr().out
+    tail = out.rstrip().splitlines()
+    examples = tail[tail.index("examples:") + 1:]
+    assert exc.value.code == 0
+    assert 2 <= len(examples) <= 3 and all(line.strip().startswith("python -m reports") for line in examples)
+    assert "--format" in out and "--out DIR" in out and "--out-dir" not in out
+
+
+def test_caption_names_data_device_commit_and_budget(tmp_path):
+    rows = [{"config": {"data": "synth", "budget": {"steps": 20, "warmup_steps": 5}}, "env": ENV},
+            {"config": {"data": "synth", "budget": "1 epoch"}, "env": ENV}]
+    text = caption("train", rows)
+    assert text == "train: measured on cpu; commit abc123; data synth; budget 1 epoch, steps=20 warmup_steps=5"
+    assert "budget" not in caption("train", [{"config": {"data": "synth"}, "env": ENV}])
+    store = _store(tmp_path, budget="2 epochs")
+    assert main([str(store), "--format", "markdown", "--out", str(tmp_path / "out")]) == 0
+    assert "budget 2 epochs" in (tmp_path / "out" / "training_runs.md").read_text()
