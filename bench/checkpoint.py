@@ -29,7 +29,9 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """A checkpoint's dict, or a one-line UsageError for a file that is not a plain checkpoint."""
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError:
+    except pickle.UnpicklingError as exc:
+        if "global" not in str(exc).lower():  # names no pickled object: not a pickle at all (text, truncated)
+            raise UsageError(f"{path}: not a checkpoint file (torch.load cannot read it)") from None
         raise UsageError(f"{path}: holds pickled objects other than tensors and plain values; refusing to load "
                          "it (only checkpoints of plain state dicts are read)") from None
     except (RuntimeError, EOFError, OSError) as exc:

@@ -38,7 +38,16 @@ from tqdm import tqdm
 
 from bench.checkpoint import load_checkpoint, save_checkpoint
 from bench.cli import UsageError, check_device_here, check_output_path, examples, int_list, run_main, write_output
-from bench.data import SOURCES, AugmentConfig, Dataset, augment_and_normalise, load_dataset, normalise
+from bench.data import (
+    DEFAULT_NUM_CLASSES,
+    DIMENSIONAL_ONLY,
+    SOURCES,
+    AugmentConfig,
+    Dataset,
+    augment_and_normalise,
+    load_dataset,
+    normalise,
+)
 from bench.data.synth import BALANCES
 from bench.results import ResultsStore, format_rows, make_row, run_id
 from reports.render import FORMATS
@@ -250,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="synth (built in) or " + ", ".join(f"{s}:PATH" for s in SOURCES if s != "synth")
                    + " (README: Data on disk)")
     p.add_argument("--task", choices=("categorical", "dimensional"), default=None,
-                   help="default: categorical, or dimensional for affwild")
+                   help=f"default: categorical, or dimensional for {', '.join(DIMENSIONAL_ONLY)}")
     p.add_argument("--epochs", type=int, default=5, help="epochs to train (a rerun resumes up to this many)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="default 128 (Sec. 3.5) on a GPU; 32 on the CPU, where bregnext50 at 128 needs ~10 GB")
@@ -271,7 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--synth-val", type=int, default=256, help="synth validation set size")
     p.add_argument("--synth-nuisance", type=float, default=1.0, help="pose/light/noise strength (0: none)")
     p.add_argument("--synth-balance", default="uniform", help=f"synth class mix: {' | '.join(BALANCES)}")
-    p.add_argument("--num-classes", type=int, default=None, help="default: 7 for fer2013, else 8")
+    p.add_argument("--num-classes", type=int, default=None,
+                   help="default: the data set's (" + ", ".join(f"{k} {v}" for k, v in DEFAULT_NUM_CLASSES.items())
+                   + ")")
     p.add_argument("--bypass", default=None, metavar="KIND[:p=v,...]",
                    help="swap every unit's bypass H (ablations: identity, atan, scaled:lam=0.9, fixed:alpha=1,beta=0, "
                         f"...); default: the network's own; kinds: {', '.join(BYPASS_FUNCTIONS)}")
@@ -343,9 +354,9 @@ def load_split(config: dict, split: str) -> Dataset:
 def _load_data(args, device):
     kind = args.data.partition(":")[0]
     if args.task is None:
-        args.task = "dimensional" if kind == "affwild" else "categorical"
+        args.task = "dimensional" if kind in DIMENSIONAL_ONLY else "categorical"
     if args.num_classes is None:
-        args.num_classes = 7 if kind == "fer2013" else 8
+        args.num_classes = DEFAULT_NUM_CLASSES.get(kind, 8)
     if args.loss is None:
         args.loss = "focal" if args.task == "categorical" else "mse"
     config = run_config(args)

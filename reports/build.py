@@ -28,6 +28,7 @@ from .complexity import render_complexity
 from .dacl_caf_tables import TABLES as DACL_CAF_TABLES
 from .depth import render_depth_sweep
 from .epoch_time import render_epoch_time
+from .evaluation import render_evaluation
 from .gradflow import render_gradflow
 from .kernel import render_kernel
 from .kernel_aot import render_kernel_aot
@@ -44,6 +45,7 @@ TABLES: dict[str, list[tuple[str, Callable[..., str]]]] = {
     "kernel_aot": [("kernel_aot", render_kernel_aot)],
     "epoch_time": [("epoch_time", render_epoch_time)],
     "train": [("training_runs", render_train)],
+    "evaluate": [("evaluation", render_evaluation)],
 }
 # Stems of the paper tables (the table modules' TABLES): they render with no rows too, published values only.
 PAPER_TABLES: set[str] = set()

@@ -31,6 +31,7 @@ give the published side from ``reports.published``.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -423,7 +424,7 @@ def confusion_matrices(data: pd.DataFrame | Iterable[dict], out_dir: str | Path,
         ax.set_xticks(ticks, names, rotation=45, ha="right", fontsize=8)
         ax.set_yticks(ticks, names, fontsize=8)
         total = f" (n={int(group['count'].sum())})" if "count" in group.columns else ""
-        ax.set(title=(title or "Confusion matrix") + total, xlabel="predicted", ylabel="true")
+        ax.set(title=textwrap.fill((title or "Confusion matrix") + total, 48), xlabel="predicted", ylabel="true")
         ax.title.set_fontsize(9)
     fig.colorbar(image, ax=axes, label="% of the true class", shrink=0.8)
     _add_caption(fig, _caption(frame, "; ".join(filter(None, [CONFUSION_NOTE, caption]))))

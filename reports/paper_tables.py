@@ -109,6 +109,7 @@ class Run:
         """What sets this run apart: budget, epochs, checkpoint, loss, bypass, seeds."""
         c = self.config
         parts = [f"budget {c['budget']}" if c.get("budget") is not None else None,
+                 f"synth as {c['synth_balance']}" if c.get("synth_balance") not in (None, "uniform") else None,
                  f"{c['epochs']} epoch{'' if c['epochs'] == 1 else 's'}" if c.get("epochs") is not None else None,
                  str(c["checkpoint"]) if c.get("checkpoint") is not None else None,
                  c.get("loss"), f"bypass {c['bypass']}" if c.get("bypass") else None]

@@ -1,13 +1,16 @@
 """Data sets as uint8 tensors on any device: `load_dataset('synth' | 'fer2013:PATH' | 'affectnet:PATH' |
-'affwild:PATH', split)`, plus the batched augmentation and normalisation that run where the data sits."""
+'affectnet7:PATH' | 'rafdb:PATH' | 'affwild:PATH' | 'afewva:PATH', split)`, plus the batched augmentation and
+normalisation that run where the data sits."""
 
 from __future__ import annotations
 
 from .augment import MEAN, AugmentConfig, augment, augment_and_normalise, normalise
-from .dataset import AFFECTNET_CLASSES, FER2013_CLASSES, DataError, Dataset
+from .dataset import AFFECTNET7_CLASSES, AFFECTNET_CLASSES, FER2013_CLASSES, RAFDB_CLASSES, DataError, Dataset
 from .synth import make_synth
 
-SOURCES = ("synth", "fer2013", "affectnet", "affwild")
+SOURCES = ("synth", "fer2013", "affectnet", "affectnet7", "rafdb", "affwild", "afewva")
+DIMENSIONAL_ONLY = ("affwild", "afewva")  # no class labels: train's --task should default to dimensional for these
+DEFAULT_NUM_CLASSES = {"synth": 8, "fer2013": 7, "affectnet": 8, "affectnet7": 7, "rafdb": 7}  # synth: or 7
 SPLITS = ("train", "val", "test")
 SYNTH_SPLIT_SEED = {"train": 0, "val": 1_000_003, "test": 2_000_003}  # disjoint streams per split
 SYNTH_SIZES = {"train": 512, "val": 256, "test": 256}  # small enough for a CPU epoch of bregnext50
@@ -17,8 +20,8 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     """'synth' -> ('synth', None); 'fer2013:/data/fer2013.csv' -> ('fer2013', '/data/fer2013.csv')."""
     name, _, path = spec.partition(":")
     if name not in SOURCES:
-        raise ValueError(f"unknown data set {spec!r}; use synth, fer2013:PATH, affectnet:PATH or "
-                         "affwild:PATH")
+        raise ValueError(f"unknown data set {spec!r}; use synth or "
+                         + ", ".join(f"{s}:PATH" for s in SOURCES if s != "synth"))
     if name == "synth" and path:
         raise ValueError(f"synth takes no path (got {spec!r}); set its size with the synth options")
     if name != "synth" and not path:
@@ -32,9 +35,11 @@ def load_dataset(spec: str, split: str = "train", *, size: int = 64, seed: int =
     """Load one split as a `Dataset` of uint8 (N, 3, size, size) images on ``device``.
 
     ``synth_n``, ``num_classes`` (8 or 7) and ``balance`` shape synth; ``options`` go to the file loaders
-    (``skip_missing``/``limit`` for AffectNet, ``val_sequences``/``stride`` for Aff-Wild)."""
+    (``skip_missing``/``limit`` for AffectNet, ``skip_missing`` for RAF-DB, ``val_sequences``/``stride`` for
+    Aff-Wild, ``val_fraction``/``stride``/``crop``/``margin`` for AFEW-VA). ``affectnet7`` is AffectNet without
+    contempt (7 classes); RAF-DB's val split is its test set (it has no other)."""
     name, path = parse_spec(spec)
-    if split not in SPLITS and not (name == "affwild" and split == "all"):
+    if split not in SPLITS and not (name in DIMENSIONAL_ONLY and split == "all"):
         raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     if name == "synth":
         n = synth_n if synth_n is not None else SYNTH_SIZES[split]
@@ -44,12 +49,22 @@ def load_dataset(spec: str, split: str = "train", *, size: int = 64, seed: int =
         from .fer2013 import load_fer2013
 
         ds = load_fer2013(path, split, size, **options)
-    elif name == "affectnet":
+    elif name in ("affectnet", "affectnet7"):
         from .affectnet import load_affectnet
 
         if split == "test":
             raise ValueError("AffectNet's test set is not public; its validation set is the paper's test set")
-        ds = load_affectnet(path, split, size, **options)
+        ds = load_affectnet(path, split, size, num_classes=7 if name == "affectnet7" else 8, **options)
+    elif name == "rafdb":
+        from .rafdb import load_rafdb
+
+        ds = load_rafdb(path, split, size, **options)
+    elif name == "afewva":
+        from .afewva import load_afewva
+
+        if split == "test":
+            raise ValueError("AFEW-VA has no test split; use train / val (val holds out whole actors)")
+        ds = load_afewva(path, split, size, seed=seed, **options)
     else:
         from .affwild import load_affwild
 
@@ -60,6 +75,7 @@ def load_dataset(spec: str, split: str = "train", *, size: int = 64, seed: int =
 
 
 __all__ = [
-    "AFFECTNET_CLASSES", "FER2013_CLASSES", "MEAN", "SOURCES", "AugmentConfig", "DataError", "Dataset",
+    "AFFECTNET7_CLASSES", "AFFECTNET_CLASSES", "DEFAULT_NUM_CLASSES", "DIMENSIONAL_ONLY", "FER2013_CLASSES", "MEAN",
+    "RAFDB_CLASSES", "SOURCES", "AugmentConfig", "DataError", "Dataset",
     "augment", "augment_and_normalise", "load_dataset", "make_synth", "normalise", "parse_spec",
 ]

@@ -7,6 +7,9 @@ valence/arousal pair. Dropped, counted in ``info["skipped"]`` and warned about, 
 hold them: expressions 8-10 (none, uncertain, no-face) and valence/arousal of -2 (no annotation). Any
 other malformed value is an error naming the file and line. A missing or unreadable image is an error too,
 unless ``skip_missing=True`` (then counted and warned).
+
+``num_classes=7`` is the 7 basic classes as DACL uses them (source ``affectnet7``): rows of expression 7
+(contempt) are dropped and counted too; the other codes keep AffectNet's order, 0..6.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from .dataset import AFFECTNET_CLASSES, DataError, Dataset
+from .dataset import AFFECTNET7_CLASSES, AFFECTNET_CLASSES, DataError, Dataset
 from .images import read_faces
 
 FILES = {"train": "training.csv", "val": "validation.csv"}
@@ -33,11 +36,15 @@ def image_root(root: Path) -> Path:
 
 
 def load_affectnet(path: str | Path, split: str = "train", size: int = 64, skip_missing: bool = False,
-                   limit: int | None = None) -> Dataset:
-    """``limit`` keeps the first that many usable rows (quick looks at a large release)."""
+                   limit: int | None = None, num_classes: int = 8) -> Dataset:
+    """``limit`` keeps the first that many usable rows (quick looks at a large release); ``num_classes``
+    8 keeps contempt, 7 drops its rows."""
     root = Path(path)
     if split not in FILES:
         raise ValueError(f"AffectNet splits are {', '.join(FILES)}, not {split!r}")
+    if num_classes not in (7, 8):
+        raise ValueError(f"AffectNet has 8 classes, or 7 without contempt; not num_classes={num_classes}")
+    dropped = {**DROPPED_EXPRESSIONS, **({7: "contempt"} if num_classes == 7 else {})}
     csv_path = root / FILES[split]
     if not csv_path.is_file():
         raise FileNotFoundError(f"AffectNet {split} CSV not found: {csv_path}")
@@ -63,8 +70,8 @@ def load_affectnet(path: str | Path, split: str = "train", size: int = 64, skip_
                 valence, arousal = float(row[col["valence"]]), float(row[col["arousal"]])
             except ValueError:
                 raise DataError(f"{where}: face box, expression, valence, arousal must be numbers") from None
-            if expression in DROPPED_EXPRESSIONS:
-                key = f"expression {expression} ({DROPPED_EXPRESSIONS[expression]})"
+            if expression in dropped:
+                key = f"expression {expression} ({dropped[expression]})"
                 skipped[key] = skipped.get(key, 0) + 1
                 continue
             if not 0 <= expression < len(AFFECTNET_CLASSES):
@@ -90,6 +97,7 @@ def load_affectnet(path: str | Path, split: str = "train", size: int = 64, skip_
     if not kept:
         raise DataError(f"{csv_path}: no usable rows")
     index = torch.tensor(kept, dtype=torch.int64)
-    return Dataset("affectnet", images, labels=torch.tensor(labels, dtype=torch.int64)[index],
-                   va=torch.tensor(va, dtype=torch.float32)[index], class_names=AFFECTNET_CLASSES,
+    name, class_names = ("affectnet", AFFECTNET_CLASSES) if num_classes == 8 else ("affectnet7", AFFECTNET7_CLASSES)
+    return Dataset(name, images, labels=torch.tensor(labels, dtype=torch.int64)[index],
+                   va=torch.tensor(va, dtype=torch.float32)[index], class_names=class_names,
                    info={"source": str(csv_path), "split": split, "skipped": skipped})

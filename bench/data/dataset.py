@@ -14,6 +14,11 @@ from torch import Tensor
 # Category names in each data set's own label order (the CSVs' integer codes).
 AFFECTNET_CLASSES = ("neutral", "happy", "sad", "surprise", "fear", "disgust", "anger", "contempt")
 FER2013_CLASSES = ("anger", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+# AffectNet without contempt (DACL's 7 basic classes): AffectNet's codes 0..6 unchanged, code 7 dropped.
+AFFECTNET7_CLASSES = AFFECTNET_CLASSES[:7]
+# RAF-DB basic's labels 1..7 (Surprise, Fear, Disgust, Happiness, Sadness, Anger, Neutral) as 0..6, in RAF-DB's
+# own order and names: not AffectNet's order (its 0 is neutral) nor FER2013's (its 0 is anger).
+RAFDB_CLASSES = ("surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral")
 
 
 class DataError(ValueError):

@@ -222,3 +222,11 @@ def test_tags_label_the_run_and_cannot_override_a_setting(tmp_path, capsys):
     capsys.readouterr()
     assert _run(tmp_path, "--epochs", "1", "--tag", "lr=1") == 1
     assert capsys.readouterr().err.strip().endswith("--tag lr=...: lr is a setting of the run, not a label")
+
+
+def test_a_file_that_is_no_checkpoint_is_named_so(tmp_path, capsys):
+    junk = tmp_path / "rows.jsonl"
+    junk.write_text('{"a": 1}\n')
+    assert _run(tmp_path, "--resume", str(junk)) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith(f"{junk}: not a checkpoint file (torch.load cannot read it)")
