@@ -28,7 +28,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "python -m bench.flops --models bregnext50 --bypass atan --by-stage # one network, per stage",
         "python -m bench.flops --depths 26,32,38 --format latex --out tables/depth.tex"))
     p.add_argument("--models", nargs="+", metavar="NAME",
-                   help=f"names or globs of {', '.join(list_models())} (default: BReG-NeXt Tables 1-2's "
+                   help=f"names or globs of {', '.join(list_models())}, or of DACL's and CAF's torchvision "
+                        f"backbones, {', '.join(backbone_names())} (default: BReG-NeXt Tables 1-2's "
                         f"networks, {', '.join(table_models())})")
     p.add_argument("--depths", type=int_list, help="BReG-NeXt depths 6k+8, e.g. 26,32,38 (adds bregnext<D>)")
     p.add_argument("--input-size", type=int, default=64, help="square input side in pixels (default 64)")
@@ -50,6 +51,10 @@ def table_models() -> list[str]:
     return [n for n in list_models() if n not in BREGNET_PAPER]
 
 
+def backbone_names() -> list[str]:
+    return [n for n in list_models(backbones=True) if n not in list_models()]
+
+
 def model_names(args: argparse.Namespace) -> list[str]:
     if not args.models and not args.depths:
         return table_models()
@@ -67,6 +72,9 @@ def measure(name: str, args: argparse.Namespace, store: ResultsStore | None = No
     kind, params = parse_bypass(args.bypass) if args.bypass else (None, None)
     model = create_model(name, task=args.task, num_classes=args.num_classes, bypass=kind, bypass_params=params,
                          bypass_impl=args.bypass_impl)
+    if args.by_stage and not hasattr(model, "stage_names"):
+        raise ValueError(f"--by-stage splits Table 1's stages (stem, conv2..conv6), which {name} does not have: "
+                         "count it without --by-stage")
     config = {"model": name, "input_size": args.input_size, "task": args.task, "num_classes": args.num_classes,
               "bypass": args.bypass or model.spec.bypass, "bypass_impl": args.bypass_impl,
               "by_stage": args.by_stage}

@@ -297,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower)")
     p.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR",
                    help="last and best checkpoints go to DIR/<run key>/")
+    p.add_argument("--init", default=None, metavar="PATH",
+                   help="start from this state dict file (e.g. ImageNet or MS-Celeb-1M weights for tv_resnet18; a "
+                        "plain state dict, or a checkpoint holding one under 'model' or 'state_dict'); the "
+                        "classifier head stays fresh where its shape differs, everything else must fit; the path "
+                        "is part of the run's identity")
     p.add_argument("--resume", default=None, metavar="CKPT",
                    help="resume from this checkpoint (by default the run's own last.pt is resumed)")
     p.add_argument("--tag", action="append", default=[], type=_tag, metavar="KEY=VALUE",
@@ -322,6 +327,8 @@ def run_config(args) -> dict:
                       synth_balance=args.synth_balance, synth_nuisance=args.synth_nuisance)
     if args.loss == "dacl":
         config["dacl_widths"] = list(args.dacl_widths)
+    if getattr(args, "init", None):  # absent from the config when unset: earlier runs keep their identity
+        config["init"] = args.init
     config["device"] = args.device
     for key, value in args.tag:
         if key in config:
@@ -404,7 +411,7 @@ def _train(args, dist: Dist, device: torch.device) -> int:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     set_determinism(args.seed, args.deterministic)
     bypass, bypass_params = parse_bypass(args.bypass) if args.bypass else (None, None)
-    create_model(args.model, bypass=bypass, bypass_params=bypass_params)  # fails before data is loaded
+    create_model(args.model, bypass=bypass, bypass_params=bypass_params, init=args.init)  # fails before data loads
     if dist.on and args.loss == "dacl":
         raise UsageError("--loss dacl cannot run under torchrun (DDP does not see its feature-map pass)")
     train, val = _load_data(args, device)
@@ -428,7 +435,7 @@ def _train(args, dist: Dist, device: torch.device) -> int:
 
     model = create_model(args.model, task=args.task, num_classes=args.num_classes if args.task ==
                          "categorical" else None, bypass=bypass, bypass_params=bypass_params,
-                         bypass_impl=args.bypass_impl).to(device)
+                         bypass_impl=args.bypass_impl, init=args.init).to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     criterion = Criterion(args.loss, args.task, train, model, tuple(args.dacl_widths)).to(device)
