@@ -20,6 +20,15 @@ the optimisation (Sec. 3.5's batch 128 and learning rate) is the single-process 
 same shuffled order and trains on its own slice of each batch. Rank 0 alone evaluates, prints and writes
 rows and checkpoints (of the unwrapped model); BatchNorm statistics are per rank, rank 0's are kept.
 ``--loss dacl`` runs parts of the model outside its forward, so DDP cannot sync it: one process only.
+
+``--method caf`` (dimensional task only) trains by CAF's Algorithm 1 (Kim & Song, AAAI 2021;
+`losses.caf.caf_training_step`): per batch Otsu groups the labels into strong and weak, the critic
+(`losses.caf.Critic`, an MLP on the pooled features) learns Eq. 7 with the margin of ``--caf-margin``, the
+encoder (the network up to its global pooling) takes the adversarial step with the critic frozen, then
+encoder and regression head take the AV-loss step (``--loss av`` by default). Three Adam optimisers
+(critic; encoder; encoder + head), each with the same lr schedule; the critic and its optimiser are
+checkpointed with the rest. One process only (the three passes run outside the model's forward, which DDP
+cannot sync), no fp16 (one GradScaler per optimiser would be needed) and no --compile.
 """
 
 from __future__ import annotations
@@ -160,6 +169,64 @@ class Criterion(nn.Module):
             self.dacl.update_centers(*self._last)
 
 
+# ---------------------------------------------------------------- CAF (Algorithm 1)
+class CAF:
+    """CAF's extra state beside the network: critic, its optimiser and the encoder's, their schedulers, the
+    margin schedule, and the epoch's running means of the critic/adversarial losses and margins."""
+
+    def __init__(self, model: nn.Module, margin: str, lr: float, weight_decay: float, lr_step: int,
+                 lr_gamma: float, device: torch.device):
+        from losses.caf import Critic, MarginSchedule
+
+        if not (callable(getattr(model, "features", None)) and isinstance(getattr(model, "fc", None), nn.Linear)):
+            raise UsageError("--method caf needs a network with features() (its pooled input) and an fc head")
+        self.model, self.margin = model, MarginSchedule.parse(margin)
+        self.critic = Critic(model.fc.in_features).to(device)
+        encoder_groups = param_groups(model, weight_decay)  # the encoder: every parameter but the head's
+        head = {id(p) for p in model.fc.parameters()}
+        for group in encoder_groups:
+            group["params"] = [p for p in group["params"] if id(p) not in head]
+        self.opt_critic = make_optimizer([{"params": list(self.critic.parameters())}], lr, device)
+        self.opt_encoder = make_optimizer(encoder_groups, lr, device)
+        self.schedulers = [torch.optim.lr_scheduler.StepLR(opt, lr_step, lr_gamma)
+                           for opt in (self.opt_critic, self.opt_encoder)]
+        self.reset()
+
+    def encoder(self, x: Tensor) -> Tensor:
+        return self.model.features(x).mean(dim=(2, 3))
+
+    def regressor(self, features: Tensor) -> Tensor:
+        return self.model.fc(features).float()
+
+    def reset(self) -> None:
+        self.sums, self.counts = {}, {}
+
+    def record(self, out: dict) -> None:
+        for key in ("critic_loss", "adversarial_loss", "margin"):
+            if out[key] is not None:
+                self.sums[key] = self.sums.get(key, 0.0) + out[key]
+                self.counts[key] = self.counts.get(key, 0) + 1
+        self.counts["skipped"] = self.counts.get("skipped", 0) + (out["critic_loss"] is None)
+
+    def epoch_metrics(self) -> dict:
+        out = {f"caf_{k}": self.sums[k] / self.counts[k] if k in self.sums else None
+               for k in ("critic_loss", "adversarial_loss", "margin")}
+        out["caf_skipped_steps"] = self.counts.get("skipped", 0)  # batches with an empty strong or weak group
+        return out
+
+    def state_dict(self) -> dict:
+        return {"critic": self.critic.state_dict(), "opt_critic": self.opt_critic.state_dict(),
+                "opt_encoder": self.opt_encoder.state_dict(),
+                "schedulers": [s.state_dict() for s in self.schedulers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.critic.load_state_dict(state["critic"])
+        self.opt_critic.load_state_dict(state["opt_critic"])
+        self.opt_encoder.load_state_dict(state["opt_encoder"])
+        for scheduler, s in zip(self.schedulers, state["schedulers"], strict=True):
+            scheduler.load_state_dict(s)
+
+
 # ---------------------------------------------------------------- one training step, one epoch
 @dataclass
 class Step:
@@ -175,10 +242,14 @@ class Step:
     augment: AugmentConfig | None = AugmentConfig()
     generator: torch.Generator | None = None
 
+    caf: CAF | None = None
+
     def __call__(self, images: Tensor, target: Tensor) -> Tensor:
         x = augment_and_normalise(images, self.augment, self.generator)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        if self.caf is not None:
+            return self._caf_step(x, target)
         with autocast(self.device, self.amp):
             loss = self.criterion(self.model, x, target)
         self.optimizer.zero_grad(set_to_none=True)
@@ -187,6 +258,18 @@ class Step:
         self.scaler.update()
         self.criterion.after_step()
         return loss.detach()
+
+    def _caf_step(self, x: Tensor, target: Tensor) -> Tensor:
+        """Algorithm 1, lines 3-8, in `caf_training_step`'s order; the AV loss is the step's loss."""
+        from losses.caf import caf_training_step
+
+        caf = self.caf
+        with autocast(self.device, self.amp):
+            out = caf_training_step(caf.encoder, caf.critic, caf.regressor, x, target, caf.opt_critic,
+                                    caf.opt_encoder, self.optimizer, av_loss=self.criterion.loss,
+                                    margin_fn=caf.margin)
+        caf.record(out)
+        return torch.tensor(out["av_loss"], device=self.device)
 
 
 def batches(n: int, batch_size: int, generator: torch.Generator | None, device, rank: int = 0,
@@ -270,6 +353,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--loss", default=None,
                    help=", ".join(f"{'|'.join(names)} ({task})" for task, names in LOSSES.items()) + "; default "
                    "focal / mse. focal is the paper's Eq. 17, focal_code the authors' public code (losses.focal)")
+    p.add_argument("--method", choices=("plain", "caf"), default="plain",
+                   help="plain: the loss on the network's output; caf: CAF's Algorithm 1 (critic, adversarial and "
+                        "AV steps per batch; dimensional task only, one process)")
+    p.add_argument("--caf-margin", default="adaptive", metavar="SCHEDULE",
+                   help="--method caf: the critic's margin: adaptive (Eq. 5, MI + Delta), or CAF Table 4's "
+                        "constant:KAPPA (MI + kappa; 0.2 there) or linear:START,SLOPE (MI + START + SLOPE x epochs "
+                        "done; 0.1,0.005 there)")
     p.add_argument("--dacl-widths", type=int_list, default=list(DACL_WIDTHS), metavar="W1,W2,W3",
                    help="--loss dacl: the CE-Unit's three linear widths (default 512,256,64 for BReG-NeXt's "
                         "small last map; the paper's ResNet-18 uses 3584,512,64)")
@@ -329,6 +419,8 @@ def run_config(args) -> dict:
         config["dacl_widths"] = list(args.dacl_widths)
     if getattr(args, "init", None):  # absent from the config when unset: earlier runs keep their identity
         config["init"] = args.init
+    if args.method != "plain":  # plain runs keep the keys (and run ids) they had before --method existed
+        config.update(method=args.method, caf_margin=args.caf_margin)
     config["device"] = args.device
     for key, value in args.tag:
         if key in config:
@@ -364,8 +456,10 @@ def _load_data(args, device):
         args.task = "dimensional" if kind in DIMENSIONAL_ONLY else "categorical"
     if args.num_classes is None:
         args.num_classes = DEFAULT_NUM_CLASSES.get(kind, 8)
+    if args.method == "caf" and args.task != "dimensional":
+        raise UsageError(f"--method caf needs the dimensional task (valence/arousal labels), not {args.task}")
     if args.loss is None:
-        args.loss = "focal" if args.task == "categorical" else "mse"
+        args.loss = "focal" if args.task == "categorical" else "av" if args.method == "caf" else "mse"
     config = run_config(args)
     train, val = load_split(config, "train"), load_split(config, "val")
     if args.task == "categorical" and train.num_classes != args.num_classes:
@@ -414,6 +508,19 @@ def _train(args, dist: Dist, device: torch.device) -> int:
     create_model(args.model, bypass=bypass, bypass_params=bypass_params, init=args.init)  # fails before data loads
     if dist.on and args.loss == "dacl":
         raise UsageError("--loss dacl cannot run under torchrun (DDP does not see its feature-map pass)")
+    if args.method != "caf" and args.caf_margin != "adaptive":
+        raise UsageError("--caf-margin is a setting of --method caf")
+    if args.method == "caf":
+        from losses.caf import MarginSchedule
+
+        try:
+            args.caf_margin = MarginSchedule.parse(args.caf_margin).spec  # one spelling per schedule in the config
+        except ValueError as exc:
+            raise UsageError(f"--caf-margin: {exc}") from None
+        if dist.on:
+            raise UsageError("--method caf cannot run under torchrun (DDP does not sync its critic and encoder steps)")
+        if args.amp == "fp16" or args.compile:
+            raise UsageError("--method caf runs without --amp fp16 and --compile (use --amp bf16 or off)")
     train, val = _load_data(args, device)
     config = run_config(args)
     if dist.on:  # per-rank batches and BatchNorm statistics differ from a single process's
@@ -443,6 +550,9 @@ def _train(args, dist: Dist, device: torch.device) -> int:
     groups[1]["params"] += list(criterion.parameters())
     optimizer = make_optimizer(groups, args.lr, device)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, args.lr_step, args.lr_gamma)
+    caf = CAF(model, args.caf_margin, args.lr, args.weight_decay, args.lr_step, args.lr_gamma, device) if (
+        args.method == "caf") else None
+    schedulers = [scheduler] + (caf.schedulers if caf else [])
     scaler = torch.amp.GradScaler(device.type, enabled=args.amp == "fp16")
     shuffle = torch.Generator().manual_seed(args.seed)
     aug_gen = torch.Generator(device=device).manual_seed(args.seed + 1)
@@ -468,6 +578,8 @@ def _train(args, dist: Dist, device: torch.device) -> int:
         scaler.load_state_dict(ckpt["scaler"])
         shuffle.set_state(ckpt["shuffle_rng"].cpu())
         aug_gen.set_state(ckpt["augment_rng"].cpu())
+        if caf is not None:
+            caf.load_state_dict(ckpt["caf"])
         state = {"epoch": ckpt["epoch"], "best": ckpt["best"]}
         if dist.main:
             print(f"train: resuming from {resume} after epoch {state['epoch']}", file=sys.stderr)
@@ -475,10 +587,13 @@ def _train(args, dist: Dist, device: torch.device) -> int:
         aug_gen.manual_seed(args.seed + 1 + dist.rank + dist.world * state["epoch"])
 
     step = Step(runner, criterion, optimizer, scaler, device, args.amp, args.channels_last,
-                AugmentConfig(p=args.augment_p) if args.augment_p > 0 else None, aug_gen)
+                AugmentConfig(p=args.augment_p) if args.augment_p > 0 else None, aug_gen, caf)
     targets = train.targets(args.task)
     for epoch in range(state["epoch"] + 1, args.epochs + 1):
         model.train()
+        if caf is not None:
+            caf.reset()
+            caf.margin.epochs_done = epoch - 1
         order = batches(len(train), args.batch_size, shuffle, device, dist.rank, dist.world)
         bar = tqdm(order, desc=f"{args.model} epoch {epoch}/{args.epochs}", unit="batch", leave=False,
                    disable=None if dist.main else True)
@@ -487,12 +602,14 @@ def _train(args, dist: Dist, device: torch.device) -> int:
         for idx in bar:
             total += step(train.images[idx], targets[idx]) * idx.numel()
             if args.lr_step_unit == "iter":
-                scheduler.step()
+                for s in schedulers:
+                    s.step()
         if device.type == "cuda":
             torch.cuda.synchronize()
         train_s = time.perf_counter() - start
         if args.lr_step_unit == "epoch":
-            scheduler.step()
+            for s in schedulers:
+                s.step()
         sums = torch.stack([total, torch.tensor(float(sum(b.numel() for b in order)), device=device)])
         if dist.on:  # the loss and image count of the whole epoch, over every rank's slices
             torch.distributed.all_reduce(sums)
@@ -511,6 +628,8 @@ def _train(args, dist: Dist, device: torch.device) -> int:
         if better:
             state["best"] = value
         metrics["best_so_far"] = better
+        if caf is not None:
+            metrics.update(caf.epoch_metrics())
         timings = {"epoch_s": train_s, "eval_s": eval_s, "images_per_s": seen / train_s,
                    "lr": optimizer.param_groups[0]["lr"]}
         # the row before the checkpoint: a crash between them reruns this epoch, whose row is then kept once
@@ -519,7 +638,8 @@ def _train(args, dist: Dist, device: torch.device) -> int:
         save_checkpoint(run_dir, better, dict(
             model=model.state_dict(), criterion=criterion.state_dict(), optimizer=optimizer.state_dict(),
             scheduler=scheduler.state_dict(), scaler=scaler.state_dict(), shuffle_rng=shuffle.get_state(),
-            augment_rng=aug_gen.get_state(), epoch=epoch, best=state["best"], config=config))
+            augment_rng=aug_gen.get_state(), epoch=epoch, best=state["best"], config=config,
+            **({"caf": caf.state_dict()} if caf is not None else {})))
         key = "accuracy" if args.task == "categorical" else "rmse_total"
         print(f"epoch {epoch}: loss {metrics['train_loss']:.4f} val {key} {metrics[key]:.4f} "
               f"({train_s:.1f} s, {timings['images_per_s']:.0f} img/s)", file=sys.stderr)

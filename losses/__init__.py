@@ -1,6 +1,8 @@
 """Training losses of the four papers: focal, weighted CE, MSE / CAF AV loss, DACL, CAF critic."""
 
 from losses.caf import (
+    Critic,
+    MarginSchedule,
     adaptive_margin,
     adversarial_loss,
     caf_training_step,
@@ -15,9 +17,11 @@ from losses.weighted_ce import WeightedCrossEntropyLoss, class_weights
 
 __all__ = [
     "AVLoss",
+    "Critic",
     "DACLAttention",
     "DimensionalMSELoss",
     "FocalLoss",
+    "MarginSchedule",
     "SparseCenterLoss",
     "WeightedCrossEntropyLoss",
     "adaptive_margin",

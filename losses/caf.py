@@ -15,6 +15,12 @@ Pieces: `strong_weak_split` (Algorithm 1 line 3: Otsu thresholds delta_v, delta_
   size, c = 0.05, K the number of strong-weak pairs inside the MI margin (at least 1). The margin is
   a constant for the gradient.
 - L_adv = -mean(z_w) averages the critic outputs over samples and dimensions.
+- The critic f_c (`Critic`): the paper defers its structure to a supplementary not at hand; it maps the
+  encoder's pooled feature (width C) to a d-dimensional z (Sec. 3: "z = (f_c o f_e)(x), d-dimensional").
+  Here an MLP C -> 2C -> C with a ReLU between (no BatchNorm: a weak group can be one sample); for
+  ResNet-18's C = 512 that is about 1M parameters, Table 4's 10M -> 11M with a critic.
+- Table 4's margin ablations (`MarginSchedule`) replace Delta and keep MI: constant kappa (0.2 there),
+  linear kappa' = 0.1 + 5e-3 x (epochs completed).
 Where the public code (kdhht2334/Contrastive-Adversarial-Learning-FER, src/main.py) departs from the
 paper: it groups by a cumulative-sum threshold plus an offset of 0.25 on the squared radius, not Otsu;
 it trains the AV regressor first, then the critic, then the encoder; it pairs sample i with sample
@@ -27,7 +33,7 @@ biased covariance.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
@@ -95,6 +101,65 @@ def adaptive_margin(z_s: torch.Tensor, z_w: torch.Tensor, batch_size: int, c: fl
         return mi + math.log(batch_size / c) / (2 * max(k, 1))
 
 
+def mutual_information(z_s: torch.Tensor, z_w: torch.Tensor, kernel_var: float = 0.2) -> float:
+    """MI(g(Z_s), g(Z_w)) of Eq. 8 alone, as a plain float."""
+    with torch.no_grad():
+        return _gaussian_mi(z_s, z_w, kernel_var)
+
+
+class MarginSchedule:
+    """The critic's margin per step: Eq. 5's adaptive alpha_hat, or Table 4's ablations with Delta replaced.
+
+    ``adaptive``: MI + Delta(N, K); ``constant:KAPPA``: MI + kappa; ``linear:START,SLOPE``: MI + START + SLOPE x
+    `epochs_done` (the trainer sets it: epochs completed before the current one, 0 in the first).
+    """
+
+    def __init__(self, kind: str = "adaptive", start: float = 0.0, slope: float = 0.0, c: float = CONFIDENCE_C):
+        if kind not in ("adaptive", "constant", "linear"):
+            raise ValueError(f"unknown margin schedule {kind!r}; choose adaptive, constant or linear")
+        self.kind, self.start, self.slope, self.c = kind, float(start), float(slope), c
+        self.epochs_done = 0
+
+    @classmethod
+    def parse(cls, text: str) -> MarginSchedule:
+        """``adaptive`` | ``constant:KAPPA`` | ``linear:START,SLOPE`` (ValueError in one line otherwise)."""
+        kind, sep, rest = text.strip().partition(":")
+        form = "expected adaptive, constant:KAPPA or linear:START,SLOPE"
+        try:
+            values = [float(v) for v in rest.split(",")] if sep else []
+        except ValueError:
+            raise ValueError(f"margin {text!r}: {form}") from None
+        if (kind, len(values)) == ("adaptive", 0):
+            return cls()
+        if (kind, len(values)) == ("constant", 1):
+            return cls("constant", values[0])
+        if (kind, len(values)) == ("linear", 2):
+            return cls("linear", *values)
+        raise ValueError(f"margin {text!r}: {form}")
+
+    @property
+    def spec(self) -> str:
+        return {"adaptive": "adaptive", "constant": f"constant:{self.start:g}",
+                "linear": f"linear:{self.start:g},{self.slope:g}"}[self.kind]
+
+    def __call__(self, z_s: torch.Tensor, z_w: torch.Tensor, batch_size: int) -> float:
+        if self.kind == "adaptive":
+            return adaptive_margin(z_s, z_w, batch_size, self.c)
+        return mutual_information(z_s, z_w) + self.start + self.slope * self.epochs_done
+
+
+class Critic(nn.Module):
+    """f_c: an MLP from the encoder's C-wide feature to a C-dimensional z (C -> 2C -> C; see the module)."""
+
+    def __init__(self, width: int, hidden: int | None = None, out: int | None = None):
+        super().__init__()
+        hidden, out = hidden or 2 * width, out or width
+        self.net = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, out))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.net(features).float()  # the losses' cdist in float32 under autocast
+
+
 def critic_loss(z_s: torch.Tensor, z_w: torch.Tensor, margin: float) -> torch.Tensor:
     """Eq. 7, minimised: mean D^2 over strong pairs + mean max(0, margin - D^2) / 2 over cross pairs."""
     if z_s.shape[0] == 0 or z_w.shape[0] == 0:
@@ -127,12 +192,14 @@ def caf_training_step(
     opt_av: torch.optim.Optimizer,
     av_loss: nn.Module | None = None,
     c: float = CONFIDENCE_C,
+    margin_fn: Callable[[torch.Tensor, torch.Tensor, int], float] | None = None,
 ) -> dict[str, float]:
     """One iteration of Algorithm 1 (lines 3-8); va is (N, 2) with columns valence, arousal.
 
     opt_critic holds the critic's parameters, opt_encoder the encoder's, opt_av the encoder's and the
-    regressor's. If a group is empty the critic and adversarial steps are skipped (reported as
-    None) and only the AV step runs.
+    regressor's. ``margin_fn(z_s, z_w, N)`` gives the margin (default: `adaptive_margin` with ``c``; a
+    `MarginSchedule` for Table 4's ablations). If a group is empty the critic and adversarial steps are
+    skipped (reported as None) and only the AV step runs.
     """
     av_loss = AVLoss() if av_loss is None else av_loss
     strong, weak, delta_r = strong_weak_split(va[:, 0], va[:, 1])  # line 3
@@ -143,7 +210,8 @@ def caf_training_step(
     if strong.numel() and weak.numel():
         z_s = critic(encoder(images[strong]).detach())  # lines 4-6: only the critic learns here
         z_w = critic(encoder(images[weak]).detach())
-        margin = adaptive_margin(z_s, z_w, images.shape[0], c)
+        margin = (margin_fn(z_s, z_w, images.shape[0]) if margin_fn is not None
+                  else adaptive_margin(z_s, z_w, images.shape[0], c))
         loss_c = critic_loss(z_s, z_w, margin)
         opt_critic.zero_grad()
         loss_c.backward()
