@@ -26,9 +26,10 @@ import contextlib
 import fnmatch
 import io
 import json
+import math
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -41,27 +42,50 @@ from .results import ResultsStore, run_id
 PAPER_NAMES = ("bregnext", "bregnet", "dacl", "caf")
 BUDGETS = ("smoke", "short", "paper")
 TAGS = ("paper", "budget")  # the keys reproduce adds to every bench.train config
-DATA_SETS = ("affectnet", "fer2013", "affwild")
+DATA_SETS = ("affectnet", "affectnet7", "fer2013", "rafdb", "affwild", "afewva")
 
 
 @dataclass(frozen=True)
 class Runs:
-    """The runs one block of a table needs: every network x data set x loss x bypass (None: the network's own)."""
+    """The runs one block of a table needs: every network x data set x loss x bypass (None: the network's own)
+    x training method ("plain", or "caf:MARGIN" for CAF's Algorithm 1 with that --caf-margin)."""
 
     models: tuple[str, ...]
     data: tuple[str, ...]
     task: str
     losses: tuple[str, ...]
     bypasses: tuple[str | None, ...] = (None,)
+    methods: tuple[str, ...] = ("plain",)
+
+
+def by_model(table: dict[str, dict], model: str) -> dict:
+    """The options of ``table`` (network-name glob -> options) that apply to ``model``, later globs winning."""
+    return {k: v for pattern, extra in table.items() if fnmatch.fnmatch(model, pattern) for k, v in extra.items()}
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """A paper's training settings as bench.train options, its epochs per data set, and what was assumed."""
+    """A paper's training settings as bench.train options, its epochs per data set, and what was assumed.
+
+    ``per_data`` and ``per_model`` (keys: name globs) refine the options for one data set or network (DACL's
+    schedules per data set, CAF's AlexNet batch). With ``iterations`` the paper counts steps, not epochs:
+    ``epochs`` then holds each data set's training faces and a run gets the epochs covering its steps at
+    its batch size."""
 
     options: dict
     epochs: dict[str, int]
     assumed: str = ""
+    per_data: dict[str, dict] = field(default_factory=dict)
+    per_model: dict[str, dict] = field(default_factory=dict)
+    iterations: dict[str, int] | None = None
+
+    def run_options(self, model: str, data: str) -> dict:
+        return {**self.options, **self.per_data.get(data, {}), **by_model(self.per_model, model)}
+
+    def run_epochs(self, data: str, batch_size: int) -> int:
+        if self.iterations is None:
+            return self.epochs[data]
+        return math.ceil(self.iterations[data] * batch_size / self.epochs[data])
 
 
 TABLE1 = tuple(_TABLE1_SPECS)  # BReG-NeXt Table 1's six networks
@@ -70,6 +94,10 @@ BREGNET, RESNET110 = "bregnet39", "resnet110"
 CAT = ("affectnet", "fer2013")
 DIM = ("affectnet", "affwild")
 H3 = ("bregnet_h3",)  # BReG-Net's chosen H (atan), named so that Table I's three Hs read alike
+DACL_NETS = ("tv_resnet18", "bregnext50")  # DACL's backbone (torchvision's), and BReG-NeXt-50 with its loss
+CAF_NETS = ("tv_resnet18", "tv_alexnet_tuned", "bregnext50")  # CAF's two encoders, and BReG-NeXt-50 under CAF
+# CAF Table 4, as runnable here: no critic (the AV loss alone), constant kappa, linear kappa', CAF's Delta
+CAF_TABLE4 = ("plain", "caf:constant:0.2", "caf:linear:0.1,0.005", "caf:adaptive")
 
 # paper -> table (as printed) -> the runs it needs. Tables share runs: a run is trained once.
 PAPERS: dict[str, dict[str, tuple[Runs, ...]]] = {
@@ -89,14 +117,16 @@ PAPERS: dict[str, dict[str, tuple[Runs, ...]]] = {
         "VI": (Runs((BREGNET,), DIM, "dimensional", ("mse",), H3),),
         "VII": (Runs((RESNET110,), DIM, "dimensional", ("mse",)),),
     },
-    "dacl": {  # softmax loss (ce) against DACL on AffectNet; the center-loss baseline has no loss here
-        "2": (Runs(("resnet50", "bregnext50"), ("affectnet",), "categorical", ("ce", "dacl")),),
+    "dacl": {  # softmax loss (ce) against DACL: the paper's ResNet-18, and BReG-NeXt-50 beside it
+        "1": (Runs(DACL_NETS, ("rafdb",), "categorical", ("ce", "dacl")),),
+        "2": (Runs(DACL_NETS, ("affectnet7",), "categorical", ("ce", "dacl")),),
     },
-    "caf": {  # the AV loss (RMSE + PCC + CCC terms); CAF's critic is not part of the harness, and its tables'
-        # BReG-NeXt line is BReG-NeXt's published one (the MSE runs of `bregnext` Tables 6-7 measure it)
-        "1": (Runs(("resnet50", "bregnext50"), ("affectnet",), "dimensional", ("av",)),),
-        "3": (Runs(("resnet50", "bregnext50"), ("affwild",), "dimensional", ("av",)),),
-        "4": (Runs(("resnet50", "bregnext50"), ("affectnet",), "dimensional", ("av",)),),
+    "caf": {  # the AV loss; CAF's Algorithm 1 on its two encoders and BReG-NeXt-50, Table 4 its margins and
+        # the same encoders without the critic
+        "1": (Runs(CAF_NETS, ("affectnet",), "dimensional", ("av",), methods=("caf:adaptive",)),),
+        "2": (Runs(CAF_NETS, ("afewva",), "dimensional", ("av",), methods=("caf:adaptive",)),),
+        "3": (Runs(CAF_NETS, ("affwild",), "dimensional", ("av",), methods=("caf:adaptive",)),),
+        "4": (Runs(CAF_NETS[:2], ("affectnet",), "dimensional", ("av",), methods=CAF_TABLE4),),
     },
 }
 
@@ -107,8 +137,6 @@ ELSEWHERE = {
     ("bregnext", "3"): "class counts of the data, which the evaluate row of every Table 4 run holds",
     ("bregnext", "8"): "bypass ablation: python -m bench.ablation --preset table8",
     ("bregnext", "9"): "bypass ablation: python -m bench.ablation --preset table9",
-    ("dacl", "1"): "it is on RAF-DB, which the harness has no loader for",
-    ("caf", "2"): "it is on AFEW-VA, which the harness has no loader for",
 }
 
 _SEC35 = {"lr": 1e-4, "lr_gamma": 0.8, "lr_step": 10, "lr_step_unit": "epoch", "weight_decay": 1e-4,
@@ -122,23 +150,40 @@ RECIPES = {
                       "The paper trains with momentum SGD, lr 0.01, weight decay 1e-4; bench.train has Adam only, so "
                       "BReG-NeXt's Sec. 3.5 schedule (Adam 1e-4 x 0.8 every 10 epochs) with that weight decay. Silent "
                       "on epochs (50 here), batch (128) and input size (64x64)."),
-    "dacl": Recipe({**_SEC35, "lr_gamma": 0.2, "lr_step": 5, "weight_decay": 5e-4}, {"affectnet": 20},
-                   "AffectNet: 20 epochs, batch 128, lr divided by 5 every 5 epochs, weight decay 5e-4, alpha 0.5, "
-                   "lambda 0.01, as Sec. 4.2. The paper's SGD (momentum 0.9, lr 0.01) is Adam 1e-4 here; its "
-                   "ResNet-18 sees 224x224 crops (five, flipped), these networks 64x64 with 25% augmentation; "
-                   "the CE-Unit widths are bench.train's default for their smaller last map."),
-    "caf": Recipe({**_SEC35, "lr_step": 10_000, "lr_step_unit": "iter"}, {"affectnet": 23, "affwild": 14},
-                  "Adam 1e-4, batch 128, lr x 0.8 every 10k iterations, 50k iterations on AffectNet (23 epochs of "
-                  "its 287,651 kept training faces) and 100k on Aff-Wild (14 epochs, assuming about 900,000 training "
-                  "frames; set epochs for yours). Silent on L2 (1e-4 here) and augmentation (25%)."),
+    "dacl": Recipe({"optimizer": "sgd", "momentum": 0.9, "lr": 0.01, "weight_decay": 5e-4, "batch_size": 128,
+                    "image_size": 224, "lr_step_unit": "epoch", "augment_p": 0.25},
+                   {"rafdb": 60, "affectnet7": 20},
+                   "Sec. 4.2: SGD (momentum 0.9, weight decay 5e-4), batch 128, lr 0.01 divided by 10 every 20 epochs "
+                   "for 60 epochs on RAF-DB and by 5 every 5 epochs for 20 on AffectNet (7 classes), alpha 0.5, lambda "
+                   "0.01, CE-Unit 3584-512-64, 224x224 input. The paper's ResNet-18 starts from MS-Celeb-1M weights "
+                   "(give them with --set init=PATH; without, it trains from scratch) and sees random crops of 256x256 "
+                   "faces (five, flipped); here 224x224 faces with 25% augmentation. BReG-NeXt-50 takes the same "
+                   "recipe at its own 64x64 input and bench.train's smaller CE-Unit for its 128-channel map.",
+                   per_data={"rafdb": {"lr_step": 20, "lr_gamma": 0.1},
+                             "affectnet7": {"lr_step": 5, "lr_gamma": 0.2}},
+                   per_model={"bregnext*": {"image_size": 64}}),
+    "caf": Recipe({**_SEC35, "image_size": 224, "lr_step": 10_000, "lr_step_unit": "iter"},
+                  {"affectnet": 287_651, "afewva": 24_000, "affwild": 900_000},
+                  "Adam 1e-4, lr x 0.8 every 10k iterations, 50k iterations on AffectNet and AFEW-VA, 100k on "
+                  "Aff-Wild, batch 128 (ResNet-18) or 256 (AlexNet), from scratch, critic and margins as Algorithm 1. "
+                  "Epochs cover "
+                  "those iterations assuming 287,651 AffectNet, about 24,000 AFEW-VA (80% of its 30,051 frames) and "
+                  "about 900,000 Aff-Wild training faces (set epochs for yours). Silent on the input size (224x224 "
+                  "here; BReG-NeXt-50 its own 64x64), L2 (1e-4) and augmentation (25%).",
+                  per_model={"tv_alexnet*": {"batch_size": 256}, "bregnext*": {"image_size": 64}},
+                  iterations={"affectnet": 50_000, "afewva": 50_000, "affwild": 100_000}),
 }
 SMOKE = {"epochs": 1, "batch_size": 16, "image_size": 16, "synth_train": 64, "synth_val": 32}
+SMOKE_PER_MODEL = {"tv_alexnet*": {"image_size": 64}}  # AlexNet's stride-4 stem and three max-pools need 63 px
 # The synth stand-in of each data set in a smoke run: its class mix (the label distribution of the real set).
-SMOKE_BALANCE = {"affectnet": "affectnet", "fer2013": "fer2013", "affwild": "disk"}
+# Stand-ins differ per data set, so no two data sets' runs of a table merge into one synth run.
+SMOKE_BALANCE = {"affectnet": "affectnet", "affectnet7": "affectnet", "fer2013": "fer2013", "rafdb": "fer2013",
+                 "affwild": "disk", "afewva": "uniform"}
 SHORT_EPOCHS = 3
 # bench.train options --set may change; the others decide which run a table line is.
 SETTABLE = ("epochs", "batch_size", "lr", "lr_gamma", "lr_step", "lr_step_unit", "weight_decay", "augment_p",
             "image_size", "bypass_impl", "amp", "channels_last", "compile", "seed", "deterministic", "dacl_widths",
+            "init",
             "synth_train", "synth_val", "synth_nuisance")
 FLAGS = ("channels_last", "compile", "deterministic")  # bench.train's on/off options
 
@@ -165,8 +210,9 @@ def table_names(paper: str, text: str | None) -> list[str]:
 
 
 def plan(paper: str, tables: list[str], models: list[str] | None = None,
-         datasets: list[str] | None = None) -> list[tuple[str, str, str, str, str | None, tuple[str, ...]]]:
-    """(model, data set, task, loss, bypass, tables) of every run the tables need, each once, in table order."""
+         datasets: list[str] | None = None) -> list[tuple[str, str, str, str, str | None, str, tuple[str, ...]]]:
+    """(model, data set, task, loss, bypass, method, tables) of every run the tables need, each once, in table
+    order."""
     found: dict[tuple, list[str]] = {}
     for table in tables:
         for runs in PAPERS[paper][table]:
@@ -178,20 +224,28 @@ def plan(paper: str, tables: list[str], models: list[str] | None = None,
                         continue
                     for loss in runs.losses:
                         for bypass in runs.bypasses:
-                            found.setdefault((model, data, runs.task, loss, bypass), []).append(table)
+                            for method in runs.methods:
+                                found.setdefault((model, data, runs.task, loss, bypass, method), []).append(table)
     return [(*key, tuple(t)) for key, t in found.items()]
 
 
 def train_options(paper: str, budget: str, model: str, data: str, task: str, loss: str, bypass: str | None,
-                  device: str, specs: dict[str, str], overrides: dict | None = None) -> dict:
+                  method: str, device: str, specs: dict[str, str], overrides: dict | None = None) -> dict:
     """The bench.train options of one run: the paper's recipe, cut to the budget, then --set's overrides."""
+    from .data import DEFAULT_NUM_CLASSES
+
     recipe = RECIPES[paper]
     options = {"model": model, "task": task, "loss": loss, "bypass": bypass,
-               "num_classes": 7 if data == "fer2013" else 8, "device": device, **recipe.options}
+               "num_classes": DEFAULT_NUM_CLASSES.get(data, 8), "device": device, **recipe.run_options(model, data)}
+    kind, _, margin = method.partition(":")
+    if kind == "caf":
+        options.update(method="caf", caf_margin=margin)
     if budget == "smoke":
         options.update(SMOKE, data="synth", synth_balance=SMOKE_BALANCE[data])
+        options.update(by_model(SMOKE_PER_MODEL, model))
     else:
-        options.update(data=specs[data], epochs=SHORT_EPOCHS if budget == "short" else recipe.epochs[data])
+        epochs = SHORT_EPOCHS if budget == "short" else recipe.run_epochs(data, options["batch_size"])
+        options.update(data=specs[data], epochs=epochs)
     return {**options, **(overrides or {})}
 
 
@@ -359,12 +413,13 @@ def cells(args: argparse.Namespace) -> tuple[list[dict], list[tuple[str, ...]]]:
     runs = plan(args.paper, args.tables, args.models, args.datasets)
     if not runs:
         raise UsageError(f"no run of {args.paper} Tables {', '.join(args.tables)} matches --models/--datasets")
-    specs = data_paths(args.data_paths, budget, list(dict.fromkeys(data for _, data, *_ in runs)))
+    specs = data_paths(args.data_paths, budget, list(dict.fromkeys(run[1] for run in runs)))
     overrides = parse_overrides(args.overrides, budget)
     tags = {"paper": args.paper, "budget": budget}
     configs, tables = [], []
-    for model, data, task, loss, bypass, feeds in runs:
-        options = train_options(args.paper, budget, model, data, task, loss, bypass, args.device, specs, overrides)
+    for model, data, task, loss, bypass, method, feeds in runs:
+        options = train_options(args.paper, budget, model, data, task, loss, bypass, method, args.device, specs,
+                                overrides)
         configs.append(train_config(options, tags))
         tables.append(feeds)
     return configs, tables

@@ -5,7 +5,10 @@ Defaults are BReG-NeXt Sec. 3.5: Adam, batch 128, lr 1e-4 times 0.8 every 10 epo
 weights alone, the gradient of wd/2 |w|^2; the paper gives no value, 1e-4 here), no dropout, the
 25% augmentation. Each piece is a setting: ``--loss ce --batch-size 64 --lr-step 8000 --lr-step-unit iter``
 is the public code's recipe, ``--loss weighted_ce`` BReG-Net's, ``--loss dacl`` / ``--loss av`` the DACL
-and CAF losses from `losses`.
+and CAF losses from `losses`. DACL's Sec. 4.2 recipe is ``--model tv_resnet18 --loss dacl --optimizer sgd
+--lr 0.01 --weight-decay 5e-4`` (momentum 0.9 by default); its CE-Unit widths default to the paper's
+(3584, 512, 64) on torchvision's backbones (``tv_*``, ResNet-18's 512 x 7 x 7 map) and to a scaled (512, 256,
+64) on the zoo's networks, whose last map has 128 channels of a few cells (``--dacl-widths`` sets them).
 
 With no arguments it trains bregnext50 on a small synth set (512 training, 256 validation faces,
 5 epochs). On the CPU the batch defaults to 32 (bregnext50's activations at batch 128 take ~10 GB there);
@@ -19,7 +22,8 @@ Under ``torchrun`` (WORLD_SIZE > 1) one run trains on every process with Distrib
 the optimisation (Sec. 3.5's batch 128 and learning rate) is the single-process one: every rank draws the
 same shuffled order and trains on its own slice of each batch. Rank 0 alone evaluates, prints and writes
 rows and checkpoints (of the unwrapped model); BatchNorm statistics are per rank, rank 0's are kept.
-``--loss dacl`` runs parts of the model outside its forward, so DDP cannot sync it: one process only.
+With ``--loss dacl`` DDP wraps the network and the attention net as one module (`DACLNet`), so both are synced,
+and each step's Eq. 11 center update is summed over the ranks: the centers stay identical everywhere.
 
 ``--method caf`` (dimensional task only) trains by CAF's Algorithm 1 (Kim & Song, AAAI 2021;
 `losses.caf.caf_training_step`): per batch Otsu groups the labels into strong and weak, the critic
@@ -63,10 +67,11 @@ from reports.render import FORMATS
 from reports.train import render_train
 
 COMMAND = "train"
-# DACL's CE-Unit widths: the paper's (and the public code's) are (3584, 512, 64) for ResNet-18's 512 x 7 x 7
-# map (losses.DACLAttention's default); BReG-NeXt's last map is 128 channels of a few cells, so the harness
-# scales them down by default. --dacl-widths sets them.
+# DACL's CE-Unit widths on the zoo's networks: the paper's (losses.dacl.PAPER_WIDTHS, 3584-512-64) are for
+# ResNet-18's 512 x 7 x 7 map; BReG-NeXt's last map is 128 channels of a few cells, so the harness scales them
+# down there. torchvision's backbones (tv_*) get the paper's; --dacl-widths sets them.
 DACL_WIDTHS = (512, 256, 64)
+SGD_MOMENTUM = 0.9  # DACL Sec. 4.2
 LOSSES = {"categorical": ("focal", "focal_code", "ce", "weighted_ce", "dacl"), "dimensional": ("mse", "av")}
 AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -111,25 +116,75 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     return [{"params": conv, "weight_decay": weight_decay}, {"params": rest, "weight_decay": 0.0}]
 
 
-def make_optimizer(groups: list[dict], lr: float, device: torch.device) -> torch.optim.Adam:
-    """Adam; the fused CUDA kernel on a GPU (one launch for all parameters, same maths)."""
+def make_optimizer(groups: list[dict], lr: float, device: torch.device, optimizer: str = "adam",
+                   momentum: float = SGD_MOMENTUM) -> torch.optim.Optimizer:
+    """Adam (BReG-NeXt Sec. 3.5) or SGD with momentum (DACL Sec. 4.2); the fused CUDA kernel on a GPU (one
+    launch for all parameters, same maths). Weight decay is the groups' own (`param_groups`)."""
+    if optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=momentum, fused=device.type == "cuda")
     return torch.optim.Adam(groups, lr=lr, fused=device.type == "cuda")
 
 
-# ---------------------------------------------------------------- losses
-class Criterion(nn.Module):
-    """A loss of `losses` behind one call: ``criterion(model, x, target)`` -> scalar loss.
+def optimizer_settings(args) -> dict:
+    """--optimizer and --momentum as `make_optimizer` takes them and the run config holds them: nothing for
+    Adam (runs from before --optimizer keep their ids), SGD's momentum with its default filled in."""
+    if args.optimizer == "adam":
+        return {}
+    return {"optimizer": args.optimizer, "momentum": SGD_MOMENTUM if args.momentum is None else args.momentum}
 
-    DACL needs the feature map as well as the logits, so the criterion runs the model itself; its
-    attention network is trained with the model (``extra_parameters``) and its centers move after each
-    optimiser step (``after_step``)."""
+
+def dacl_widths(args) -> list[int]:
+    """--dacl-widths, or its default for --model: the paper's on torchvision's backbones, the scaled ones on
+    the zoo's (`DACL_WIDTHS`)."""
+    from losses.dacl import PAPER_WIDTHS
+
+    if args.dacl_widths:
+        return list(args.dacl_widths)
+    return list(PAPER_WIDTHS if args.model.startswith("tv_") else DACL_WIDTHS)
+
+
+# ---------------------------------------------------------------- losses
+def check_dacl_network(model: nn.Module, name: str) -> None:
+    """DACL reads the last feature map (``features(x)``) and classifies its average pool with an ``fc`` layer."""
+    from breg_models.latent import pools_into_fc
+
+    if not pools_into_fc(model):
+        raise UsageError(f"--loss dacl needs a network with features() (its last feature map) and a Linear fc on "
+                         f"that map's average pool, which {name} lacks")
+
+
+class DACLNet(nn.Module):
+    """The network and DACL's attention net as one module: ``forward(x)`` -> (logits, pooled x_i, weights a_i).
+
+    DDP syncs the gradients of what the wrapped module's forward reaches, so the feature-map pass, the fc and
+    the attention net must all run inside one forward. Its state is its parts': the checkpoint keeps the
+    network's and the criterion's (which holds the attention net) as before."""
+
+    def __init__(self, net: nn.Module, attention: nn.Module):
+        super().__init__()
+        self.net, self.attention = net, attention
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        fmap = self.net.features(x)
+        pooled = fmap.mean((2, 3)).float()
+        attn = self.attention(fmap.float())
+        return self.net.fc(pooled), pooled, attn
+
+
+class Criterion(nn.Module):
+    """A loss of `losses` behind one call: ``criterion(net, x, target)`` -> scalar loss, ``net`` being
+    ``network(model)`` (or that wrapped by DDP / torch.compile).
+
+    DACL needs the feature map as well as the logits, so its net is `DACLNet`; its attention network is trained
+    with the model (the criterion's parameters) and its centers move after each optimiser step (``after_step``;
+    ``sync``: summed over the torchrun ranks)."""
 
     def __init__(self, name: str, task: str, train: Dataset, model: nn.Module,
-                 dacl_widths: tuple[int, ...] = DACL_WIDTHS):
+                 dacl_widths: tuple[int, ...] = DACL_WIDTHS, sync: bool = False):
         super().__init__()
         import losses
 
-        self.name, self.dacl = name, None
+        self.name, self.dacl, self.sync = name, None, sync
         if name not in LOSSES[task]:
             raise UsageError(f"--loss {name} does not fit the {task} task; choose one of: "
                              f"{', '.join(LOSSES[task])}")
@@ -143,6 +198,7 @@ class Criterion(nn.Module):
             self.loss = losses.WeightedCrossEntropyLoss(
                 losses.class_weights(counts=train.class_counts(), num_classes=train.num_classes))
         elif name == "dacl":
+            check_dacl_network(model, type(model).__name__)
             self.loss = nn.CrossEntropyLoss()
             with torch.no_grad():
                 probe = torch.zeros(2, 3, *train.images.shape[-2:], device=next(model.parameters()).device)
@@ -155,18 +211,20 @@ class Criterion(nn.Module):
         else:
             self.loss = losses.AVLoss()
 
-    def forward(self, model: nn.Module, x: Tensor, target: Tensor) -> Tensor:
+    def network(self, model: nn.Module) -> nn.Module:
+        """What a training step runs (and DDP wraps): the model, or for DACL the model with its attention net."""
+        return model if self.dacl is None else DACLNet(model, self.attention)
+
+    def forward(self, net: nn.Module, x: Tensor, target: Tensor) -> Tensor:
         if self.dacl is None:
-            return self.loss(model(x).float(), target)
-        fmap = model.features(x)
-        pooled = fmap.mean((2, 3)).float()
-        attn = self.attention(fmap.float())
+            return self.loss(net(x).float(), target)
+        logits, pooled, attn = net(x)
         self._last = (pooled.detach(), attn.detach(), target)
-        return self.dacl.total_loss(self.loss(model.fc(pooled), target), self.dacl(pooled, attn, target))
+        return self.dacl.total_loss(self.loss(logits, target), self.dacl(pooled, attn, target))
 
     def after_step(self) -> None:
         if self.dacl is not None:
-            self.dacl.update_centers(*self._last)
+            self.dacl.update_centers(*self._last, sync=self.sync)
 
 
 # ---------------------------------------------------------------- CAF (Algorithm 1)
@@ -175,28 +233,28 @@ class CAF:
     margin schedule, and the epoch's running means of the critic/adversarial losses and margins."""
 
     def __init__(self, model: nn.Module, margin: str, lr: float, weight_decay: float, lr_step: int,
-                 lr_gamma: float, device: torch.device):
+                 lr_gamma: float, device: torch.device, optimizer: dict | None = None):
+        from breg_models.latent import critic_widths, encoder_head
         from losses.caf import Critic, MarginSchedule
 
-        if not (callable(getattr(model, "features", None)) and isinstance(getattr(model, "fc", None), nn.Linear)):
-            raise UsageError("--method caf needs a network with features() (its pooled input) and an fc head")
+        try:
+            self.encoder, self.head, latent = encoder_head(model)
+        except ValueError as exc:
+            raise UsageError(f"--method caf needs an encoder/regressor cut of the network: {exc}") from None
         self.model, self.margin = model, MarginSchedule.parse(margin)
-        self.critic = Critic(model.fc.in_features).to(device)
+        self.critic = Critic(critic_widths(model, latent)).to(device)
         encoder_groups = param_groups(model, weight_decay)  # the encoder: every parameter but the head's
-        head = {id(p) for p in model.fc.parameters()}
+        head = {id(p) for p in self.head.parameters()}
         for group in encoder_groups:
             group["params"] = [p for p in group["params"] if id(p) not in head]
-        self.opt_critic = make_optimizer([{"params": list(self.critic.parameters())}], lr, device)
-        self.opt_encoder = make_optimizer(encoder_groups, lr, device)
+        self.opt_critic = make_optimizer([{"params": list(self.critic.parameters())}], lr, device, **(optimizer or {}))
+        self.opt_encoder = make_optimizer(encoder_groups, lr, device, **(optimizer or {}))
         self.schedulers = [torch.optim.lr_scheduler.StepLR(opt, lr_step, lr_gamma)
                            for opt in (self.opt_critic, self.opt_encoder)]
         self.reset()
 
-    def encoder(self, x: Tensor) -> Tensor:
-        return self.model.features(x).mean(dim=(2, 3))
-
     def regressor(self, features: Tensor) -> Tensor:
-        return self.model.fc(features).float()
+        return self.head(features).float()
 
     def reset(self) -> None:
         self.sums, self.counts = {}, {}
@@ -346,7 +404,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=5, help="epochs to train (a rerun resumes up to this many)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="default 128 (Sec. 3.5) on a GPU; 32 on the CPU, where bregnext50 at 128 needs ~10 GB")
-    p.add_argument("--lr", type=float, default=1e-4, help="Adam's learning rate")
+    p.add_argument("--lr", type=float, default=1e-4, help="the optimiser's learning rate")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
+                   help="adam (BReG-NeXt Sec. 3.5) or sgd with --momentum (DACL Sec. 4.2: lr 0.01, weight decay 5e-4)")
+    p.add_argument("--momentum", type=float, default=None,
+                   help=f"--optimizer sgd: its momentum, in [0, 1); unset: {SGD_MOMENTUM} (DACL Sec. 4.2)")
     p.add_argument("--lr-gamma", type=float, default=0.8, help="lr multiplier every --lr-step")
     p.add_argument("--lr-step", type=int, default=10, help="the lr decays every this many --lr-step-unit")
     p.add_argument("--lr-step-unit", choices=("epoch", "iter"), default="epoch", help="what --lr-step counts")
@@ -360,9 +422,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--method caf: the critic's margin: adaptive (Eq. 5, MI + Delta), or CAF Table 4's "
                         "constant:KAPPA (MI + kappa; 0.2 there) or linear:START,SLOPE (MI + START + SLOPE x epochs "
                         "done; 0.1,0.005 there)")
-    p.add_argument("--dacl-widths", type=int_list, default=list(DACL_WIDTHS), metavar="W1,W2,W3",
-                   help="--loss dacl: the CE-Unit's three linear widths (default 512,256,64 for BReG-NeXt's "
-                        "small last map; the paper's ResNet-18 uses 3584,512,64)")
+    p.add_argument("--dacl-widths", type=int_list, default=None, metavar="W1,W2,W3",
+                   help="--loss dacl: the CE-Unit's three linear widths; unset: the paper's 3584,512,64 on the "
+                        "torchvision backbones (tv_*, ResNet-18's 512x7x7 map), "
+                        + ",".join(map(str, DACL_WIDTHS)) + " on the zoo's networks (a small last map)")
     p.add_argument("--weight-decay", type=float, default=1e-4, help="L2 on convolution weights")
     p.add_argument("--augment-p", type=float, default=0.25, help="share of samples augmented (0: off)")
     p.add_argument("--image-size", type=int, default=64, help="input side the images are resized to")
@@ -416,7 +479,8 @@ def run_config(args) -> dict:
         config.update(synth_train=args.synth_train, synth_val=args.synth_val,
                       synth_balance=args.synth_balance, synth_nuisance=args.synth_nuisance)
     if args.loss == "dacl":
-        config["dacl_widths"] = list(args.dacl_widths)
+        config["dacl_widths"] = dacl_widths(args)  # resolved: zoo runs keep the ids they had before tv_ widths
+    config.update(optimizer_settings(args))  # absent for Adam, as before --optimizer existed
     if getattr(args, "init", None):  # absent from the config when unset: earlier runs keep their identity
         config["init"] = args.init
     if args.method != "plain":  # plain runs keep the keys (and run ids) they had before --method existed
@@ -498,16 +562,24 @@ def _train(args, dist: Dist, device: torch.device) -> int:
         args.batch_size = 128 if device.type == "cuda" else 32
     if args.amp == "fp16" and device.type == "cpu":
         raise UsageError("--amp fp16 needs --device cuda (use bf16 on the CPU)")
+    args.dacl_widths = dacl_widths(args)
     if len(args.dacl_widths) != 3 or min(args.dacl_widths) < 1:
         raise UsageError(f"--dacl-widths takes three positive widths, got {args.dacl_widths}")
+    if args.momentum is not None and args.optimizer != "sgd":
+        raise UsageError("--momentum is a setting of --optimizer sgd")
+    if args.momentum is not None and not 0 <= args.momentum < 1:
+        raise UsageError(f"--momentum must be in [0, 1), got {args.momentum}")
     for name in ("epochs", "batch_size", "lr_step", "image_size"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     set_determinism(args.seed, args.deterministic)
     bypass, bypass_params = parse_bypass(args.bypass) if args.bypass else (None, None)
-    create_model(args.model, bypass=bypass, bypass_params=bypass_params, init=args.init)  # fails before data loads
-    if dist.on and args.loss == "dacl":
-        raise UsageError("--loss dacl cannot run under torchrun (DDP does not see its feature-map pass)")
+    probe = create_model(args.model, bypass=bypass, bypass_params=bypass_params, init=args.init)  # fails before data
+    if args.image_size < getattr(probe.spec, "min_side", 1):
+        raise UsageError(f"--image-size {args.image_size} is too small for {args.model}: it takes at least "
+                         f"{probe.spec.min_side} pixels a side")
+    if args.loss == "dacl":
+        check_dacl_network(probe, args.model)
     if args.method != "caf" and args.caf_margin != "adaptive":
         raise UsageError("--caf-margin is a setting of --method caf")
     if args.method == "caf":
@@ -545,23 +617,25 @@ def _train(args, dist: Dist, device: torch.device) -> int:
                          bypass_impl=args.bypass_impl, init=args.init).to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    criterion = Criterion(args.loss, args.task, train, model, tuple(args.dacl_widths)).to(device)
+    criterion = Criterion(args.loss, args.task, train, model, tuple(args.dacl_widths), sync=dist.on).to(device)
     groups = param_groups(model, args.weight_decay)
     groups[1]["params"] += list(criterion.parameters())
-    optimizer = make_optimizer(groups, args.lr, device)
+    optimizer = make_optimizer(groups, args.lr, device, **optimizer_settings(args))
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, args.lr_step, args.lr_gamma)
-    caf = CAF(model, args.caf_margin, args.lr, args.weight_decay, args.lr_step, args.lr_gamma, device) if (
-        args.method == "caf") else None
+    caf = None if args.method != "caf" else CAF(model, args.caf_margin, args.lr, args.weight_decay, args.lr_step,
+                                                 args.lr_gamma, device, optimizer_settings(args))
     schedulers = [scheduler] + (caf.schedulers if caf else [])
     scaler = torch.amp.GradScaler(device.type, enabled=args.amp == "fp16")
     shuffle = torch.Generator().manual_seed(args.seed)
     aug_gen = torch.Generator(device=device).manual_seed(args.seed + 1)
+    net = criterion.network(model)  # DACL: the model and its attention net, one module for DDP to sync
     if dist.on:  # rank 0 evaluates the bare model alone: a DDP forward on one rank would wait for the others
-        ddp = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type ==
+        ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type ==
                                                         "cuda" else None)
         runner, evaluator = (torch.compile(ddp) if args.compile else ddp), model
     else:
-        runner = evaluator = torch.compile(model) if args.compile else model
+        runner = torch.compile(net) if args.compile else net
+        evaluator = runner if net is model else model  # DACLNet's output is no prediction; eager evaluation
 
     state = {"epoch": 0, "best": None}
     resume = Path(args.resume) if args.resume else run_dir / "last.pt"

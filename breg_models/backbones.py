@@ -58,6 +58,8 @@ class BackboneSpec:
     head: str  # the module a loaded state dict may leave fresh where its shapes differ
     hidden: tuple[int, int] | None = None  # AlexNet's two hidden FC widths; None keeps torchvision's 4096, 4096
     bypass: str = "none"  # no bounded-gradient bypass: `create_model(..., bypass=...)` is refused
+    critic: tuple[int, ...] | None = None  # CAF's critic widths after the latent input; None: C -> 2C -> C
+    min_side: int = 1  # the smallest input side the network takes (AlexNet's stride-4 stem and 3 max-pools: 63)
     note: str = ""
 
 
@@ -66,10 +68,11 @@ BACKBONES: dict[str, BackboneSpec] = {
                                 note="DACL's backbone (MS-Celeb-1M initialisation) and one of CAF's encoders"),
     "tv_resnet50": BackboneSpec("tv_resnet50", "ResNet-50 (torchvision)", "resnet50", 50, 16, "fc",
                                 note="DACL's deeper backbone"),
-    "tv_alexnet": BackboneSpec("tv_alexnet", "AlexNet (torchvision)", "alexnet", 8, 0, "classifier.6",
+    "tv_alexnet": BackboneSpec("tv_alexnet", "AlexNet (torchvision)", "alexnet", 8, 0, "classifier.6", min_side=63,
                                note="torchvision's AlexNet, its last FC layer sized to the task"),
     "tv_alexnet_tuned": BackboneSpec("tv_alexnet_tuned", "AlexNet (tuned, CAF)", "alexnet", 8, 0, "classifier",
-                                     hidden=(64, 8), note="CAF's reduced FC layers: 9216-64-8-outputs"),
+                                     hidden=(64, 8), critic=(64, 32, 16), min_side=63,
+                                     note="CAF's reduced FC layers: 9216-64-8-outputs"),
 }
 
 

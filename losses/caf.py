@@ -33,7 +33,7 @@ biased covariance.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -149,12 +149,21 @@ class MarginSchedule:
 
 
 class Critic(nn.Module):
-    """f_c: an MLP from the encoder's C-wide feature to a C-dimensional z (C -> 2C -> C; see the module)."""
+    """f_c: an MLP from the encoder's latent vector to z, ReLU between its Linear layers (see the module).
 
-    def __init__(self, width: int, hidden: int | None = None, out: int | None = None):
+    ``widths`` runs from the input width to z's: C -> 2C -> C by default, or a network's own (CAF's tuned
+    AlexNet: the public code's 9216 -> 64 -> 32 -> 16); `breg_models.latent.critic_widths` picks them.
+    """
+
+    def __init__(self, widths: Sequence[int]):
         super().__init__()
-        hidden, out = hidden or 2 * width, out or width
-        self.net = nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, out))
+        widths = [int(w) for w in widths]
+        if len(widths) < 2 or min(widths) < 1:
+            raise ValueError(f"the critic needs an input and an output width, got {widths}")
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:], strict=True):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        self.net = nn.Sequential(*layers[:-1])
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.net(features).float()  # the losses' cdist in float32 under autocast

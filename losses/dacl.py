@@ -13,6 +13,10 @@ Delta c_k = sum_i [y_i = k] a_i * (c_k - x_i) / (eps + sum_i [y_i = k]), and Alg
 "c_k^{t+1} = c_k^t alpha Delta c_k" is c_k <- c_k - alpha Delta c_k (as in center loss). eps is not
 given; 1 matches the public code's counts that start at one. Eq. 4 equals Eq. 3 times w when all
 weights equal w (so exactly Eq. 3 for w = 1).
+
+Under data parallelism (DDP) each process sees a slice of the batch; ``update_centers(..., sync=True)`` sums
+Eq. 11's numerator and class counts over the processes, so every one applies the whole batch's update and the
+centers stay identical everywhere.
 """
 
 from __future__ import annotations
@@ -22,16 +26,18 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+# The CE-Unit's widths in the paper (Sec. 4.2) and its public code, for ResNet-18's 512 x 7 x 7 map.
+PAPER_WIDTHS = (3584, 512, 64)
+
 
 class DACLAttention(nn.Module):
     """Attention network of DACL for any backbone: flattened (C, H, W) context -> (N, feat_dim) weights.
 
-    hidden_dims are the widths of the three CE-Unit linear layers (the last is d' << d); the default
-    (3584, 512, 64) is the public code's for ResNet-18's 512 x 7 x 7 map. Linear weights use He
-    initialisation, biases 0 (Sec. 3.3).
+    hidden_dims are the widths of the three CE-Unit linear layers (the last is d' << d); the default is
+    `PAPER_WIDTHS`. Linear weights use He initialisation, biases 0 (Sec. 3.3).
     """
 
-    def __init__(self, context_dim: int, feat_dim: int, hidden_dims: Sequence[int] = (3584, 512, 64)) -> None:
+    def __init__(self, context_dim: int, feat_dim: int, hidden_dims: Sequence[int] = PAPER_WIDTHS) -> None:
         super().__init__()
         if len(hidden_dims) != 3:
             raise ValueError("the CE-Unit has exactly three linear layers (Eq. 5)")
@@ -52,7 +58,7 @@ class DACLAttention(nn.Module):
 
     @classmethod
     def for_feature_map(cls, channels: int, height: int, width: int, feat_dim: int | None = None,
-                        hidden_dims: Sequence[int] = (3584, 512, 64)) -> DACLAttention:
+                        hidden_dims: Sequence[int] = PAPER_WIDTHS) -> DACLAttention:
         """Attention net for a backbone whose last map is (channels, height, width), pooled to feat_dim."""
         return cls(channels * height * width, channels if feat_dim is None else feat_dim, hidden_dims)
 
@@ -108,18 +114,25 @@ class SparseCenterLoss(nn.Module):
         return softmax_loss + self.lam * sparse_center_loss
 
     @torch.no_grad()
-    def center_deltas(self, feat: torch.Tensor, attn: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Eq. 11: Delta c_k for every class k (zero for classes absent from the batch)."""
+    def center_deltas(self, feat: torch.Tensor, attn: torch.Tensor, labels: torch.Tensor,
+                      sync: bool = False) -> torch.Tensor:
+        """Eq. 11: Delta c_k for every class k (zero for classes absent from the batch). sync: the batch is
+        split over the default process group; numerator and counts are summed over it first (all_reduce), as
+        a per-process Delta would weigh each slice by its own counts and let the centers drift apart."""
         self._check(feat, attn, labels)
         lab = labels.long()
         c = self.centers.to(feat.dtype)
-        num = torch.zeros_like(c).index_add_(0, lab, attn * (c[lab] - feat))
-        count = torch.zeros(self.num_classes, dtype=feat.dtype, device=feat.device)
-        count.index_add_(0, lab, torch.ones_like(lab, dtype=feat.dtype))
-        return num / (self.eps + count).unsqueeze(1)
+        sums = torch.zeros(self.num_classes, self.feat_dim + 1, dtype=feat.dtype, device=feat.device)
+        sums[:, :-1].index_add_(0, lab, attn * (c[lab] - feat))  # sum_i [y_i = k] a_i (c_k - x_i)
+        sums[:, -1].index_add_(0, lab, torch.ones_like(lab, dtype=feat.dtype))  # sum_i [y_i = k]
+        if sync:
+            torch.distributed.all_reduce(sums)
+        return sums[:, :-1] / (self.eps + sums[:, -1:])
 
     @torch.no_grad()
-    def update_centers(self, feat: torch.Tensor, attn: torch.Tensor, labels: torch.Tensor) -> None:
-        """c_k <- c_k - alpha Delta c_k (Algorithm 1, line 15); call once per step, after backward."""
-        delta = self.center_deltas(feat.detach(), attn.detach(), labels)
+    def update_centers(self, feat: torch.Tensor, attn: torch.Tensor, labels: torch.Tensor,
+                       sync: bool = False) -> None:
+        """c_k <- c_k - alpha Delta c_k (Algorithm 1, line 15); call once per step, after backward (every
+        process, with sync=True, under DDP)."""
+        delta = self.center_deltas(feat.detach(), attn.detach(), labels, sync)
         self.centers.sub_(self.alpha * delta.to(self.centers.dtype))

@@ -7,7 +7,9 @@ import pandas as pd
 
 from .rows import flat_frame, render_frame
 
-CONFIG = ["model", "data", "task", "loss", "bypass", "batch_size", "device", "epoch"]
+# method / caf_margin / optimizer appear only in runs that set them (dropped below when no row has them)
+CONFIG = ["model", "data", "task", "loss", "method", "caf_margin", "optimizer", "bypass", "batch_size", "device",
+          "epoch"]
 METRICS = ["train_loss", "accuracy", "macro_f1", "rmse_total", "ccc_valence", "ccc_arousal", "best_so_far"]
 TIMINGS = ["epoch_s", "images_per_s", "lr"]
 
@@ -17,7 +19,10 @@ def train_frame(rows: list[dict]) -> pd.DataFrame:
     frame = flat_frame(rows, CONFIG, METRICS)
     for key in TIMINGS:
         frame[key] = [r.get("timings", {}).get(key) for r in rows]
-    return frame.dropna(axis=1, how="all")
+    frame = frame.dropna(axis=1, how="all")
+    if "method" in frame:  # beside CAF runs, a run without the key is a plain one
+        frame["method"] = frame["method"].fillna("plain")
+    return frame
 
 
 def render_train(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:

@@ -11,7 +11,8 @@ from bench.cli import run_main
 from bench.reproduce import RECIPES, cell_options, cells, main, parse_args, train_config
 from bench.results import ResultsStore
 
-DATA = ["--data", "affectnet=data/affectnet", "--data", "fer2013=data/fer2013.csv", "--data", "affwild=data/affwild"]
+DATA = ["--data", "affectnet=data/affectnet", "--data", "fer2013=data/fer2013.csv", "--data", "affwild=data/affwild",
+        "--data", "affectnet7=data/affectnet", "--data", "rafdb=data/rafdb", "--data", "afewva=data/afewva"]
 
 
 def _cells(*argv):
@@ -48,14 +49,24 @@ def test_bregnet_dacl_caf_runs_per_table():
     only, feeds = _cells("bregnet", "--tables", "iv,Ii", "--budget", "paper", *DATA)  # any case, paper's order
     assert len(only) == 6 and {t for t in feeds for t in t} == {"II", "IV"}
 
-    dacl, _ = _cells("dacl")
-    assert {(c["model"], c["loss"], c["num_classes"]) for c in dacl} == {
-        (m, loss, 8) for m in ("resnet50", "bregnext50") for loss in ("ce", "dacl")}
-    assert all(c["dacl_widths"] == list(train.DACL_WIDTHS) for c in dacl if c["loss"] == "dacl")
+    dacl, feeds = _cells("dacl")
+    assert {(c["model"], c["loss"], c["num_classes"], c["synth_balance"], f) for c, f in zip(dacl, feeds, strict=True)
+            } == {(m, loss, 7, balance, (t,)) for m in reproduce.DACL_NETS for loss in ("ce", "dacl")
+                  for t, balance in (("1", "fer2013"), ("2", "affectnet"))}  # RAF-DB; AffectNet's 7 classes
+    assert {c["optimizer"] for c in dacl} == {"sgd"}  # the paper's SGD, not the harness's default Adam
+    assert {tuple(c["dacl_widths"]) for c in dacl if c["model"] == "tv_resnet18" and c["loss"] == "dacl"} == {
+        (3584, 512, 64)}  # the paper's CE-Unit on ResNet-18
     caf, feeds = _cells("caf")
-    assert {(c["model"], c["loss"], c["synth_balance"]) for c in caf} == {
-        (m, "av", balance) for m in ("resnet50", "bregnext50") for balance in ("affectnet", "disk")}
-    assert {c["synth_balance"]: f for c, f in zip(caf, feeds, strict=True)} == {"affectnet": ("1", "4"), "disk": ("3",)}
+    runs = {(c["model"], c["synth_balance"], c.get("method", "plain"), c.get("caf_margin")): f
+            for c, f in zip(caf, feeds, strict=True)}
+    assert len(runs) == len(caf) == 15  # Tables 1-3: 3 networks x 3 data sets; Table 4: 2 networks x 3 more margins
+    assert runs[("tv_resnet18", "affectnet", "caf", "adaptive")] == ("1", "4")  # one run feeds both tables
+    assert runs[("bregnext50", "uniform", "caf", "adaptive")] == ("2",)  # AFEW-VA's stand-in
+    assert runs[("tv_alexnet_tuned", "disk", "caf", "adaptive")] == ("3",)  # Aff-Wild's
+    table4 = {k[::2] + k[3:] for k, f in runs.items() if f[-1] == "4"}
+    assert table4 == {(m, method, margin) for m in ("tv_resnet18", "tv_alexnet_tuned") for method, margin in (
+        ("plain", None), ("caf", "constant:0.2"), ("caf", "linear:0.1,0.005"), ("caf", "adaptive"))}
+    assert {c["image_size"] for c in caf if c["model"] == "tv_alexnet_tuned"} == {64}  # AlexNet needs 63 px
     only, feeds = _cells("caf", "--models", "bregnext*", "--datasets", "affwild")
     assert [(c["model"], c["synth_balance"]) for c in only] == [("bregnext50", "disk")] and feeds == [("3",)]
 
@@ -73,10 +84,19 @@ def test_budget_settings():
     assert all((c["epochs"], c["batch_size"], c["lr"], c["lr_gamma"], c["lr_step"], c["image_size"], c["loss"]) ==
                (50, 128, 1e-4, 0.8, 10, 64, "focal") for c in paper)
     dacl, _ = _cells("dacl", "--budget", "paper", *DATA)
-    assert {(c["epochs"], c["lr_gamma"], c["lr_step"], c["weight_decay"]) for c in dacl} == {(20, 0.2, 5, 5e-4)}
+    assert {(c["model"], c["data"].partition(":")[0], c["epochs"], c["lr"], c["lr_gamma"], c["lr_step"],
+             c["weight_decay"], c["batch_size"], c["image_size"]) for c in dacl} == {
+        (m, data, epochs, 0.01, gamma, step, 5e-4, 128, 64 if m == "bregnext50" else 224)
+        for m in reproduce.DACL_NETS
+        for data, epochs, gamma, step in (("rafdb", 60, 0.1, 20), ("affectnet7", 20, 0.2, 5))}
     caf, _ = _cells("caf", "--budget", "paper", *DATA)
-    assert {(c["data"].partition(":")[0], c["epochs"], c["lr_step"], c["lr_step_unit"]) for c in caf} == {
-        ("affectnet", 23, 10_000, "iter"), ("affwild", 14, 10_000, "iter")}
+    # epochs that cover the paper's iterations at each network's batch: 50k x 128 / 287,651 AffectNet faces -> 23
+    assert {(c["model"], c["data"].partition(":")[0], c["epochs"], c["batch_size"]) for c in caf
+            if c["model"] != "bregnext50"} == {
+        ("tv_resnet18", "affectnet", 23, 128), ("tv_alexnet_tuned", "affectnet", 45, 256),
+        ("tv_resnet18", "afewva", 267, 128), ("tv_alexnet_tuned", "afewva", 534, 256),
+        ("tv_resnet18", "affwild", 15, 128), ("tv_alexnet_tuned", "affwild", 29, 256)}
+    assert {(c["lr_step"], c["lr_step_unit"], c["lr_gamma"]) for c in caf} == {(10_000, "iter", 0.8)}
     assert all(RECIPES[p].assumed for p in reproduce.PAPER_NAMES)  # each says where its paper is silent
     amp, _ = _cells("bregnext", "--tables", "5", "--set", "amp=bf16", "--set", "channels_last=true",
                     "--set", "epochs=2")
@@ -98,9 +118,9 @@ def test_a_cell_config_is_what_its_bench_train_command_writes():
     (["bregnext", "--tables", "4,10"], "bregnext Table 10 is not a table of this paper; tables this command "
                                        "trains: 4, 5, 6, 7"),
     (["bregnext", "--tables", "8"], "python -m bench.ablation --preset table8"),
-    (["dacl", "--tables", "1"], "RAF-DB"),
+    (["dacl", "--tables", "3"], "dacl Table 3 is not a table of this paper; tables this command trains: 1, 2"),
     (["bregnext", "--budget", "smoke", "--data", "affectnet=x"], "--budget smoke trains on synth stand-ins"),
-    (["bregnext", "--budget", "short", "--data", "rafdb=x"], "--data rafdb=x: expected NAME=PATH"),
+    (["bregnext", "--budget", "short", "--data", "ckplus=x"], "--data ckplus=x: expected NAME=PATH"),
     (["bregnext", "--set", "model=resnet32"], "--set model=resnet32: expected KEY=VALUE"),
     (["bregnext", "--set", "amp=fp8"], "--set: argument --amp: invalid choice"),
     (["bregnext", "--models", "vgg*"], "no run of bregnext Tables 4, 5, 6, 7 matches"),
@@ -130,7 +150,7 @@ def test_dry_run_prints_each_cell_as_its_bench_train_command(capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     header = [line for line in lines if line.startswith("#")]
     commands = [line for line in lines if not line.startswith("#")]
-    assert "recipe: Adam 1e-4" in header[1] and len(commands) == 4
+    assert "recipe: Adam 1e-4" in header[1] and len(commands) == 15
     configs, tables = _cells("caf", "--budget", "paper", *DATA)
     for line, config, feeds in zip(commands, configs, tables, strict=True):
         words = shlex.split(line, comments=True)

@@ -142,3 +142,19 @@ def test_caf_margin_without_caf_is_refused(tmp_path, capsys):
     argv = [a for a in TINY if a not in ("--method", "caf")]
     assert run_main(train.main, argv + ["--caf-margin", "constant:0.2", "--results", str(tmp_path / "r.jsonl")]) == 1
     assert "--caf-margin is a setting of --method caf" in capsys.readouterr().err
+
+
+def test_caf_on_the_tuned_alexnet_trains_its_classifier_as_the_regressor(tmp_path):
+    """CAF's second encoder: the critic reads AlexNet's 9216-wide pooled conv features, the classifier regresses."""
+    from breg_models.backbones import torchvision_models
+
+    try:
+        torchvision_models()
+    except ImportError:
+        pytest.skip("torchvision is not installed (the 'backbones' extra)")
+    argv = ["--model", "tv_alexnet_tuned", "--image-size", "64", "--epochs", "1", "--caf-margin", "linear:0.1,0.005"]
+    assert _run(tmp_path, *argv) == 0
+    (row,) = _rows(tmp_path)
+    assert row["config"]["caf_margin"] == "linear:0.1,0.005" and row["metrics"]["caf_critic_loss"] is not None
+    critic = _last(tmp_path)["caf"]["critic"]
+    assert [tuple(v.shape) for k, v in critic.items() if k.endswith("weight")] == [(64, 9216), (32, 64), (16, 32)]

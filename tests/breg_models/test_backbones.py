@@ -211,3 +211,17 @@ def test_flops_counts_them(capsys):
             "aten::max_pool2d", "aten::add_"}
     with pytest.raises(ValueError, match="--by-stage"):
         main(["--models", "tv_resnet18", "--by-stage"])
+
+
+def test_train_refuses_an_input_too_small_for_alexnet(tmp_path, capsys):
+    from bench import train
+
+    argv = ["--model", "tv_alexnet_tuned", "--image-size", "32", "--results", str(tmp_path / "r.jsonl")]
+    assert run_main(train.main, argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("error: --image-size 32 is too small for tv_alexnet_tuned: it takes at "
+                                             "least 63 pixels a side")
+    model = create_model("tv_alexnet_tuned").eval()
+    assert model(torch.zeros(1, 3, 63, 63)).shape == (1, 8)  # the limit is the real one: 63 runs, 62 does not
+    with pytest.raises(RuntimeError):
+        model(torch.zeros(1, 3, 62, 62))
