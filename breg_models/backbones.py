@@ -169,19 +169,18 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The tensors of a state dict file: a plain state dict, or a checkpoint holding one under 'model' or
     'state_dict', with a 'module.' (DataParallel) or '_orig_mod.' (torch.compile) prefix dropped. Read with
     ``weights_only``: a file that pickles anything but tensors and plain values is refused, in one line."""
-    from bench.checkpoint import load_checkpoint
-    from bench.cli import UsageError
+    from .weights import safe_load
 
     if not Path(path).is_file():
-        raise UsageError(f"init weights not found: {path}")
-    state = load_checkpoint(path)
+        raise ValueError(f"init weights not found: {path}")
+    state = safe_load(path)
     wrapper = next((key for key in _WRAPPER_KEYS if isinstance(state.get(key), dict)), None)
     if wrapper is not None:
         state = state[wrapper]
     not_tensors = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if not state or not_tensors:
         what = f"{not_tensors[0]!r} is a {type(state[not_tensors[0]]).__name__}" if not_tensors else "it is empty"
-        raise UsageError(f"{path}: not a state dict ({what}; expected a dict of tensors, or a checkpoint holding "
+        raise ValueError(f"{path}: not a state dict ({what}; expected a dict of tensors, or a checkpoint holding "
                          f"one under {' or '.join(map(repr, _WRAPPER_KEYS))})")
     for prefix in _PREFIXES:
         if all(isinstance(k, str) and k.startswith(prefix) for k in state):
@@ -193,10 +192,8 @@ def load_init(model: nn.Module, path: str | Path, head: str, name: str) -> nn.Mo
     """Load the state dict at ``path`` into ``model``. Every tensor outside ``head`` must be there with the
     model's shape (BatchNorm's ``num_batches_tracked``, which old files lack, excepted); the head's tensors are
     taken where all of them fit, and the head stays as built (freshly initialised) where one differs or is
-    missing, e.g. ImageNet's 1000 classes against 8 expressions. Anything else: UsageError, in one line, naming
+    missing, e.g. ImageNet's 1000 classes against 8 expressions. Anything else: ValueError, in one line, naming
     the first few offending keys."""
-    from bench.cli import UsageError
-
     state = read_state_dict(path)
     target = model.state_dict()
     in_head = lambda key: key == head or key.startswith(head + ".")
@@ -209,7 +206,7 @@ def load_init(model: nn.Module, path: str | Path, head: str, name: str) -> nn.Mo
                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("other shape:", shapes))
                 if keys]
     if problems:
-        raise UsageError(f"{path} does not fit {name}: " + "; ".join(problems))
+        raise ValueError(f"{path} does not fit {name}: " + "; ".join(problems))
     merged = {k: state[k] if k in state and (head_fits or not in_head(k)) else v for k, v in target.items()}
     model.load_state_dict(merged)
     return model
