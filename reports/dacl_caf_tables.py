@@ -1,8 +1,11 @@
-"""DACL Tables 1-2 and CAF Tables 1-4 from evaluation rows. What this harness can run of them is its own
-networks trained with the papers' losses (`bench.train --loss dacl`, `--loss av`); those runs are measured
-lines, each compared with the paper's own result for the same loss on the same data (a different network:
-the paper's ResNet-18). Every published line is kept, marked as not runnable here: the papers' networks,
-their critic and the other methods they cite are not part of this harness.
+"""DACL Tables 1-2 and CAF Tables 1-4 from evaluation rows, measured beside published.
+
+The papers' own systems run here: DACL on torchvision's ResNet-18 (`bench.train --model tv_resnet18 --loss dacl`,
+RAF-DB and 7-class AffectNet) and CAF's Algorithm 1 on its ResNet-18 and tuned AlexNet (`--method caf`,
+AffectNet, AFEW-VA, Aff-Wild), with Table 4's margins and its no-critic baseline. Such a run takes the place of
+the paper's line for the same network and method, compared with it. Runs of other networks with these losses
+(BReG-NeXt-50 with DACL or under CAF) are extra lines, compared with the paper's method on its own network. The
+other methods the papers cite stay published only.
 """
 
 from __future__ import annotations
@@ -17,18 +20,33 @@ from .paper_tables import (
     title,
 )
 
-DACL_FILL = "python -m bench.reproduce dacl --budget short"
-CAF_FILL = "python -m bench.reproduce caf --budget short"
-# The published row a run of each loss is compared with: the paper's own method with that loss.
-DACL_REFERENCE = {"dacl": "dacl", "ce": "softmax_loss"}
-CAF_REFERENCE = {"av": "ours_resnet18"}
-NO_LOADER = {"rafdb": "RAF-DB", "afewva": "AFEW-VA"}
+DACL_FILL = "python -m bench.reproduce dacl --budget short --data rafdb=PATH --data affectnet7=PATH"
+CAF_FILL = "python -m bench.reproduce caf --budget short --data affectnet=PATH --data afewva=PATH --data affwild=PATH"
+# The network part of CAF's row names for its two encoders.
+CAF_NETS = {"tv_resnet18": "resnet18", "tv_alexnet_tuned": "alexnet_tuned"}
+# CAF Table 4's margins as `--caf-margin` spells them -> the row's middle name.
+CAF_MARGINS = {"adaptive": "delta", "constant:0.2": "constant_kappa", "linear:0.1,0.005": "linear_kappa"}
+# Published rows a run of this harness can fill (the rest cite methods not implemented here).
+DACL_RUNNABLE = {"dacl", "softmax_loss"}
+CAF_RUNNABLE = {f"ours_{net}" for net in CAF_NETS.values()} | {
+    f"{kind}_{net}" for net in CAF_NETS.values() for kind in ("ours_delta", "ours_constant_kappa",
+                                                              "ours_linear_kappa")} | {
+    f"adversarial_{net}_no_critic" for net in CAF_NETS.values()}
 
 
-def _not_runnable(row: str) -> bool:
-    return False
+def _title(model: str) -> str:
+    if model.startswith("tv_"):
+        from breg_models.backbones import BACKBONES
+
+        return BACKBONES[model].title if model in BACKBONES else model
+    return network_title(model)
 
 
+def _method(config: dict) -> str:
+    return str(config.get("method", "plain"))
+
+
+# ---------------------------------------------------------------- DACL
 def _dacl_runs(rows: list[dict]) -> list[Run]:
     """Runs with the DACL loss, and the softmax (ce) baseline of a DACL reproduction."""
     return group_runs(r for r in rows if r["config"].get("task", "categorical") == "categorical"
@@ -36,37 +54,26 @@ def _dacl_runs(rows: list[dict]) -> list[Run]:
                            or (r["config"].get("loss") == "ce" and r["config"].get("paper") == "dacl")))
 
 
-def _caf_runs(rows: list[dict]) -> list[Run]:
-    return group_runs(r for r in rows if r["config"].get("task") == "dimensional" and r["config"].get("loss") == "av")
+def _dacl_reference(run: Run) -> str | None:
+    return {"dacl": "dacl", "ce": "softmax_loss"}.get(run.config.get("loss"))
 
 
-def _label(run: Run) -> str:
-    return f"{network_title(run.model)} + {run.config.get('loss')} loss"
+def _dacl_label(run: Run) -> str:
+    return f"{_title(run.model)} + {'DACL' if run.config.get('loss') == 'dacl' else 'softmax loss'}"
 
 
-def _table(paper: str, table: str, databases: tuple[str, ...], parts, runs: list[Run], reference: dict[str, str],
-           fill: str | None, fmt: str, caption: str, extra: list[str]) -> str:
-    """One table; ``fill`` is the command whose runs would fill its measured lines (None: no run can)."""
-    spec = Comparison(paper, table, databases, parts, reference=lambda run: reference.get(run.config.get("loss")),
-                      label=_label, absorb=False, runnable=_not_runnable, name_column="Method",
-                      not_runnable="the paper's networks and the methods it cites are not part of this harness.")
-    lines, notes = spec.build(runs, fill or "")
-    refs = ", ".join(f"--loss {k}: '{v}'" for k, v in reference.items())
-    if fill:
-        notes.append("A measured line is this harness's network trained with the paper's loss; its published value is "
-                     f"the paper's own result with that loss on the same data ({refs}), so the difference measures "
-                     "the network and the recipe together.")
-    if fill and not runs:
-        loss = next(iter(reference))
-        notes.append(f"No run with --loss {loss} yet: `{fill}` fills the measured lines (or `python -m bench.train "
-                     f"--model bregnext50 --loss {loss} --data affectnet:PATH`, whose finished run writes its "
-                     "evaluation rows).")
-    return render_lines(lines, fmt, title(paper, table, caption, [r for run in runs for r in run.rows]), notes + extra)
-
-
-def _no_loader(db: str, elsewhere: str) -> str:
-    return (f"This harness has no {NO_LOADER[db]} loader: every line here is published only; runs on other data "
-            f"are in {elsewhere}.")
+def _dacl_table(table: str, database: str, runs: list[Run], fmt: str, caption: str, extra: list[str],
+                aliases: dict[str, str]) -> str:
+    spec = Comparison("dacl", table, (database,), [(None, [ACCURACY, AVERAGE_ACCURACY])], reference=_dacl_reference,
+                      label=_dacl_label, absorb=lambda run: run.model == "tv_resnet18",
+                      runnable=lambda row: row in DACL_RUNNABLE, name_column="Method", aliases=aliases,
+                      not_runnable="the methods the paper compares with are not part of this harness.")
+    lines, notes = spec.build(runs, DACL_FILL)
+    notes.append("DACL's lines are torchvision's ResNet-18 trained here (`--model tv_resnet18`, the paper's recipe "
+                 "under `bench.reproduce dacl`); other networks with DACL's loss are extra lines compared with the "
+                 "paper's result for that loss.")
+    return render_lines(lines, fmt, title("dacl", table, caption, [r for run in runs for r in run.rows]),
+                        notes + extra)
 
 
 ACCURACY = Metric("Accuracy (%)", "accuracy", "accuracy", "%")
@@ -75,20 +82,23 @@ AVERAGE_ACCURACY = Metric("Average accuracy (%)", "macro_recall", "avg_accuracy"
 
 
 def render_dacl_table1(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
-    """DACL Table 1: RAF-DB accuracy and average accuracy (%)."""
+    """DACL Table 1: RAF-DB accuracy and average accuracy (%), on its test partition (the loader's val)."""
     runs = [run for run in _dacl_runs(rows) if run.database == "rafdb"]
-    return _table("dacl", "1", ("rafdb",), [(None, [ACCURACY, AVERAGE_ACCURACY])], runs, DACL_REFERENCE,
-                  None, fmt, caption, [_no_loader("rafdb", "DACL Table 2")])
+    return _dacl_table("1", "rafdb", runs, fmt, caption, ["RAF-DB has no validation partition: `rafdb:PATH`'s val "
+                                                          "split is its test partition, the one DACL reports."], {})
 
 
 def render_dacl_table2(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
-    """DACL Table 2: AffectNet accuracy (%); runs with the DACL loss on any data but RAF-DB."""
+    """DACL Table 2: AffectNet (7 classes, contempt dropped) accuracy (%); runs on any data but RAF-DB. Runs on
+    the 8-class AffectNet are shown, not compared."""
     runs = [run for run in _dacl_runs(rows) if run.database != "rafdb"]
-    return _table("dacl", "2", ("affectnet",), [(None, [ACCURACY, AVERAGE_ACCURACY])], runs, DACL_REFERENCE,
-                  DACL_FILL, fmt, caption,
-                  ["DACL Table 2 prints accuracy only; average accuracy (mean per-class recall) is measured only."])
+    return _dacl_table("2", "affectnet", runs, fmt, caption,
+                       ["DACL Table 2 prints accuracy only; average accuracy (mean per-class recall) is measured "
+                        "only.", "DACL's AffectNet has 7 classes (`--data affectnet7:PATH`); an 8-class run is not "
+                        "compared."], {"affectnet7": "affectnet", "affectnet": "affectnet8"})
 
 
+# ---------------------------------------------------------------- CAF
 def _dimensional(names: tuple[tuple[str, str, str], ...]) -> list:
     """Parts of a CAF table: (shown name, evaluation key, published key) for valence and arousal."""
     return [(name, [Metric(d.capitalize(), f"{key}_{d}", f"{pub}_{d}", "va" if key == "rmse" else "ratio")
@@ -99,32 +109,90 @@ RMSE, PCC, CCC, SAGR = ("RMSE", "rmse", "rmse"), ("PCC", "cc", "pcc"), ("CCC", "
 PARAMS_NOTE = "CAF prints each network's parameters; `python -m bench.flops` counts this harness's."
 
 
+def _ablation(config: dict) -> bool:
+    """A Table 4 line: CAF with a margin other than Delta, or a CAF reproduction's run without the critic."""
+    if _method(config) == "caf":
+        return config.get("caf_margin", "adaptive") != "adaptive"
+    return config.get("paper") == "caf"
+
+
+def _caf_runs(rows: list[dict], ablation: bool) -> list[Run]:
+    """Dimensional runs with the AV loss: Table 4's ablations (``ablation``) or the others (Tables 1-3)."""
+    return group_runs(r for r in rows if r["config"].get("task") == "dimensional" and r["config"].get("loss") == "av"
+                      and _ablation(r["config"]) == ablation)
+
+
+def _caf_label(run: Run) -> str:
+    c = run.config
+    if _method(c) != "caf":
+        return f"{_title(run.model)} + AV loss, no critic"
+    margin = c.get("caf_margin", "adaptive")
+    kind, _, value = margin.partition(":")
+    shown = {"adaptive": "Delta", "constant": f"constant kappa {value}", "linear": f"linear kappa' {value}"}
+    return f"{_title(run.model)} + CAF ({shown.get(kind, margin)})"
+
+
+def _caf_reference(table: str):
+    """The published row of a run: its own network's line where CAF ran one (Table 4: per margin), else ResNet-18's
+    (the paper's method on its own network)."""
+    def reference(run: Run) -> str | None:
+        net = CAF_NETS.get(run.model, "resnet18")
+        if table != "4":
+            return f"ours_{net}"
+        if _method(run.config) != "caf":
+            return f"adversarial_{net}_no_critic"
+        kind = CAF_MARGINS.get(run.config.get("caf_margin", "adaptive"))
+        return None if kind is None else f"ours_{kind}_{net}"
+    return reference
+
+
+def _caf_absorbs(run: Run) -> bool:
+    """CAF's own network under CAF's own settings (Delta, or a margin Table 4 prints, or no critic)."""
+    return run.model in CAF_NETS and (_method(run.config) != "caf"
+                                      or run.config.get("caf_margin", "adaptive") in CAF_MARGINS)
+
+
+def _caf_table(table: str, databases: tuple[str, ...], parts, runs: list[Run], fmt: str, caption: str,
+               extra: list[str]) -> str:
+    spec = Comparison("caf", table, databases, parts, reference=_caf_reference(table), label=_caf_label,
+                      absorb=_caf_absorbs, runnable=lambda row: row in CAF_RUNNABLE, name_column="Method",
+                      not_runnable="the methods the paper compares with (and Table 4's GramNet, SphereGAN and "
+                                   "FisherGAN critics) are not part of this harness.")
+    lines, notes = spec.build(runs, CAF_FILL)
+    notes.append("CAF's lines are its ResNet-18 and tuned AlexNet (`tv_resnet18`, `tv_alexnet_tuned`) trained here "
+                 "by Algorithm 1 (`bench.train --method caf`); other networks are extra lines compared with CAF's "
+                 "ResNet-18. BReG-NeXt's line is BReG-NeXt's published one (`bench.reproduce bregnext` Tables 6-7 "
+                 "measure it with MSE).")
+    return render_lines(lines, fmt, title("caf", table, caption, [r for run in runs for r in run.rows]),
+                        notes + extra)
+
+
 def render_caf_table1(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
-    """CAF Table 1: AffectNet RMSE, PCC, CCC; runs with the AV loss on any data but Aff-Wild and AFEW-VA."""
-    runs = [run for run in _caf_runs(rows) if run.database not in ("affwild", "afewva")]
-    return _table("caf", "1", ("affectnet",), _dimensional((RMSE, PCC, CCC)), runs, CAF_REFERENCE, CAF_FILL,
-                  fmt, caption, [PARAMS_NOTE])
+    """CAF Table 1: AffectNet RMSE, PCC, CCC; AV-loss runs on any data but Aff-Wild and AFEW-VA."""
+    runs = [run for run in _caf_runs(rows, False) if run.database not in ("affwild", "afewva")]
+    return _caf_table("1", ("affectnet",), _dimensional((RMSE, PCC, CCC)), runs, fmt, caption, [PARAMS_NOTE])
 
 
 def render_caf_table2(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
     """CAF Table 2: AFEW-VA RMSE, SAGR, PCC, CCC."""
-    runs = [run for run in _caf_runs(rows) if run.database == "afewva"]
-    return _table("caf", "2", ("afewva",), _dimensional((RMSE, SAGR, PCC, CCC)), runs, CAF_REFERENCE, None,
-                  fmt, caption, [_no_loader("afewva", "CAF Tables 1 and 3")])
+    runs = [run for run in _caf_runs(rows, False) if run.database == "afewva"]
+    return _caf_table("2", ("afewva",), _dimensional((RMSE, SAGR, PCC, CCC)), runs, fmt, caption,
+                      ["The temporal methods of this table see clips; this harness's networks see single frames, as "
+                       "CAF's do."])
 
 
 def render_caf_table3(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
     """CAF Table 3: Aff-Wild RMSE, SAGR, PCC, CCC."""
-    runs = [run for run in _caf_runs(rows) if run.database == "affwild"]
-    return _table("caf", "3", ("affwild",), _dimensional((RMSE, SAGR, PCC, CCC)), runs, CAF_REFERENCE, CAF_FILL,
-                  fmt, caption, [])
+    runs = [run for run in _caf_runs(rows, False) if run.database == "affwild"]
+    return _caf_table("3", ("affwild",), _dimensional((RMSE, SAGR, PCC, CCC)), runs, fmt, caption, [])
 
 
 def render_caf_table4(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
-    """CAF Table 4: the critic ablation on AffectNet. This harness has no critic, so no run belongs here."""
-    return _table("caf", "4", ("affectnet",), _dimensional((RMSE, SAGR, CCC)), [], CAF_REFERENCE, None, fmt,
-                  caption, ["Every line ablates CAF's critic, which this harness does not have; its --loss av "
-                                 "runs on AffectNet are in CAF Table 1.", PARAMS_NOTE])
+    """CAF Table 4, the ablation on AffectNet: CAF's encoders without the critic, with Delta (the Table 1 runs),
+    and with the constant and linear margins. `bench.ablation --preset caf_table4` runs it over seeds."""
+    runs = [run for run in _caf_runs(rows, True) + _caf_runs(rows, False)
+            if run.database not in ("affwild", "afewva") and (_ablation(run.config) or _caf_absorbs(run))]
+    return _caf_table("4", ("affectnet",), _dimensional((RMSE, SAGR, CCC)), runs, fmt, caption, [PARAMS_NOTE])
 
 
 # (command whose rows each table reads, file stem, renderer): registered by reports/build.py.

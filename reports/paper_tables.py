@@ -27,7 +27,8 @@ EMPTY = "-"
 # Digits shown per published unit (Markdown/LaTeX; CSV and JSON keep full precision).
 DECIMALS = {"%": 2, "ratio": 4, "va": 4, "images": 0}
 DATABASES = {"affectnet": "AffectNet", "fer2013": "FER2013", "affwild": "Aff-Wild", "afewva": "AFEW-VA",
-             "rafdb": "RAF-DB", "synth": "synth"}
+             "rafdb": "RAF-DB", "synth": "synth", "affectnet7": "AffectNet (7 classes)",
+             "affectnet8": "AffectNet (8 classes)"}
 _NETWORK = re.compile(r"(resnet|bregnet|bregnext)(\d+)")
 _FAMILY_TITLES = {"resnet": "ResNet", "bregnet": "BReG-Net", "bregnext": "BReG-NeXt"}
 
@@ -215,8 +216,9 @@ class Comparison:
     """A paper table of one line per run or published row, each with ``parts`` (a metric name, or None,
     and its column groups), compared where a run's split is 'val' and its data is one of ``databases``.
 
-    ``reference(run)`` names the published row a run is compared with (None: none); with ``absorb`` that
-    published row's own line is the run's (the same network), else it keeps its line. ``label(run)`` names
+    ``reference(run)`` names the published row a run is compared with (None: none); where ``absorb`` (a flag,
+    or a test of the run) holds, that published row's own line is the run's (the same network and method),
+    else it keeps its line. ``label(run)`` names
     a run's line, ``runnable(row)`` says whether an unmeasured published row could be run here, and
     ``not_runnable`` why the others cannot."""
 
@@ -226,10 +228,14 @@ class Comparison:
     parts: list[tuple[str | None, list[Metric]]]
     reference: Callable[[Run], str | None]
     label: Callable[[Run], str] = lambda run: network_title(run.model)
-    absorb: bool = True
+    absorb: bool | Callable[[Run], bool] = True
     runnable: Callable[[str], bool] = is_network
     name_column: str = "Network"
     not_runnable: str = "methods the paper compares with that this harness does not implement."
+    aliases: dict[str, str] = field(default_factory=dict)  # a run's data set as this table reads it
+
+    def _db(self, run: Run) -> str:
+        return self.aliases.get(run.database, run.database)
 
     def _cell(self, row: str | None, db: str, metric: Metric) -> pd.Series | None:
         if row is None:
@@ -259,10 +265,11 @@ class Comparison:
 
     def _reference(self, run: Run) -> str | None:
         """The published row a run is compared with: only for split 'val' on one of the table's databases."""
-        if run.split != "val" or run.database not in self.databases:
+        db = self._db(run)
+        if run.split != "val" or db not in self.databases:
             return None
         ref = self.reference(run)
-        return ref if (ref, run.database) in published_lines(self.paper, self.table, [run.database]) else None
+        return ref if (ref, db) in published_lines(self.paper, self.table, [db]) else None
 
     def build(self, runs: list[Run], fill_command: str) -> tuple[list[Line], list[str]]:
         """The table's lines, in the paper's order (runs not standing in for a published line last), and the
@@ -270,15 +277,16 @@ class Comparison:
         refs = {id(run): self._reference(run) for run in runs}
         absorbed: dict[tuple[str, str], list[Run]] = {}
         for run in runs:
-            if self.absorb and refs[id(run)] is not None:
-                absorbed.setdefault((refs[id(run)], run.database), []).append(run)
+            absorbs = self.absorb(run) if callable(self.absorb) else self.absorb
+            if absorbs and refs[id(run)] is not None:
+                absorbed.setdefault((refs[id(run)], self._db(run)), []).append(run)
 
         def head(name: str, db: str, split: str, run_label: str) -> dict[str, str]:
             return {self.name_column: name, "Data": DATABASES.get(db, db), "Split": split, "Run": run_label}
 
         def measured(run: Run) -> list[Line]:
-            return self._lines(head(self.label(run), run.database, run.split, run.label()), MEASURED,
-                               refs[id(run)], run.database, run)
+            return self._lines(head(self.label(run), self._db(run), run.split, run.label()), MEASURED,
+                               refs[id(run)], self._db(run), run)
 
         lines: list[Line] = []
         missing: list[str] = []

@@ -1,6 +1,6 @@
-"""DACL Tables 1-2 and CAF Tables 1-4: this harness's networks trained with the papers' losses are measured
-lines compared with the paper's own result for that loss; every published line is kept, marked not runnable
-here; the note naming what fills the measured lines when there are none; Markdown and LaTeX render."""
+"""DACL Tables 1-2 and CAF Tables 1-4: the papers' own networks and methods trained here take the paper's line
+and are compared with it, other networks are extra lines, the cited methods stay published only; the note
+naming what fills the runnable lines; Markdown and LaTeX render."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from reports import published
 from reports.dacl_caf_tables import (
     TABLES,
     render_caf_table1,
+    render_caf_table2,
     render_caf_table3,
     render_caf_table4,
     render_dacl_table1,
     render_dacl_table2,
 )
-from reports.paper_tables import MEASURED, NOT_RUNNABLE
+from reports.paper_tables import MEASURED, NOT_RUN, NOT_RUNNABLE
 
 ENV = {"device": "cpu", "git_commit": "abc1234"}
 DIMENSIONAL = {"rmse_valence": 0.25, "rmse_arousal": 0.2, "cc_valence": 0.6, "cc_arousal": 0.5,
@@ -41,69 +42,104 @@ def measured(rows: list[dict]) -> list[dict]:
     return [r for r in rows if r["Source"] == MEASURED]
 
 
-def test_dacl_run_compared_with_the_papers_dacl():
-    rows = [evaluate_row("affectnet:/d", "dacl", {"accuracy": 0.6, "macro_recall": 0.45})]
-    out = lines(render_dacl_table2(rows, "json"))
-    [ours] = measured(out)
-    assert ours["Method"] == "BReG-NeXt-50 + dacl loss" and ours["Data"] == "AffectNet"
-    assert ours["Accuracy (%)"] == pytest.approx(60.0)
-    assert ours["Accuracy (%) (pub.)"] == pytest.approx(65.2)
-    assert ours["Accuracy (%) (diff.)"] == pytest.approx(-5.2)
-    assert ours["Average accuracy (%)"] == pytest.approx(45.0) and ours["Average accuracy (%) (pub.)"] is None
-    others = [r for r in out if r["Source"] != MEASURED]
-    assert {r["Source"] for r in others} == {NOT_RUNNABLE}
-    assert [r["Method"] for r in others] == list(published.table("dacl", "2")["row"])
-    assert "-5.20" in render_dacl_table2(rows, "markdown")
+def pub(paper: str, table: str, row: str, column: str) -> float:
+    return float(published.lookup(paper, table, row, column)["value"])
 
 
-def test_softmax_baseline_only_from_a_dacl_reproduction():
-    rows = [evaluate_row("affectnet:/d", "ce", {"accuracy": 0.62}, paper="dacl"),
-            evaluate_row("affectnet:/d", "ce", {"accuracy": 0.99}),
-            evaluate_row("affectnet:/d", "focal", {"accuracy": 0.99}, paper="dacl")]
-    [ours] = measured(lines(render_dacl_table2(rows, "json")))
-    assert ours["Method"] == "BReG-NeXt-50 + ce loss"
-    assert ours["Accuracy (%) (diff.)"] == pytest.approx(62 - 63.86)
+def test_dacl_on_resnet18_takes_the_papers_line_and_other_networks_are_extra_lines():
+    rows = [evaluate_row("rafdb:/r", "dacl", {"accuracy": 0.8, "macro_recall": 0.7}, model="tv_resnet18"),
+            evaluate_row("rafdb:/r", "ce", {"accuracy": 0.75}, model="tv_resnet18", paper="dacl"),
+            evaluate_row("rafdb:/r", "dacl", {"accuracy": 0.6}, model="bregnext50")]
+    out = lines(render_dacl_table1(rows, "json"))
+    names = [r["Method"] for r in out]
+    ours = {r["Method"]: r for r in measured(out)}
+    assert names.index("ResNet-18 (torchvision) + DACL") == list(published.table("dacl", "1")["row"].unique()).index(
+        "dacl")  # in the paper's DACL line's place
+    dacl = ours["ResNet-18 (torchvision) + DACL"]
+    assert dacl["Data"] == "RAF-DB" and dacl["Accuracy (%)"] == pytest.approx(80.0)
+    assert dacl["Accuracy (%) (diff.)"] == pytest.approx(80.0 - pub("dacl", "1", "dacl", "rafdb_accuracy"))
+    assert dacl["Average accuracy (%) (diff.)"] == pytest.approx(70.0 - pub("dacl", "1", "dacl", "rafdb_avg_accuracy"))
+    soft = ours["ResNet-18 (torchvision) + softmax loss"]
+    assert soft["Accuracy (%) (diff.)"] == pytest.approx(75.0 - pub("dacl", "1", "softmax_loss", "rafdb_accuracy"))
+    extra = ours["BReG-NeXt-50 + DACL"]  # compared with DACL's own result, kept beside the paper's line
+    assert names[-1] == "BReG-NeXt-50 + DACL" and extra["Accuracy (%) (pub.)"] == pytest.approx(87.78)
+    assert "dacl" not in names and "softmax_loss" not in names  # both taken by the ResNet-18 runs
+    assert {r["Source"] for r in out if r["Source"] != MEASURED} == {NOT_RUNNABLE}
+
+
+def test_dacl_table2_compares_7_class_affectnet_only():
+    rows = [evaluate_row("affectnet7:/d", "dacl", {"accuracy": 0.6}, model="tv_resnet18"),
+            evaluate_row("affectnet:/d", "dacl", {"accuracy": 0.5}, model="tv_resnet18"),
+            evaluate_row("affectnet7:/d", "ce", {"accuracy": 0.99}, model="tv_resnet18"),  # not a DACL reproduction
+            evaluate_row("affectnet7:/d", "focal", {"accuracy": 0.99}, paper="dacl")]
+    ours = measured(lines(render_dacl_table2(rows, "json")))
+    assert [(r["Method"], r["Data"]) for r in ours] == [("ResNet-18 (torchvision) + DACL", "AffectNet"),
+                                                        ("ResNet-18 (torchvision) + DACL", "AffectNet (8 classes)")]
+    assert ours[0]["Accuracy (%) (diff.)"] == pytest.approx(60 - pub("dacl", "2", "dacl", "affectnet_accuracy"))
+    assert ours[1]["Accuracy (%) (pub.)"] is None
 
 
 def test_runs_on_other_data_are_shown_but_not_compared():
-    rows = [evaluate_row("synth", "dacl", {"accuracy": 0.9}), evaluate_row("affectnet:/d", "dacl", {"accuracy": 0.6},
+    rows = [evaluate_row("synth", "dacl", {"accuracy": 0.9}), evaluate_row("affectnet7:/d", "dacl", {"accuracy": 0.6},
                                                                           split="test")]
     ours = measured(lines(render_dacl_table2(rows, "json")))
     assert [(r["Data"], r["Split"]) for r in ours] == [("synth", "val"), ("AffectNet", "test")]
     assert all(r["Accuracy (%) (pub.)"] is None for r in ours)
-    # RAF-DB has no loader: DACL Table 1 is the published lines alone
-    t1 = json.loads(render_dacl_table1(rows, "json"))
-    assert {r["Source"] for r in t1["rows"]} == {NOT_RUNNABLE} and len(t1["rows"]) == 13
-    assert any("no RAF-DB loader" in n for n in t1["notes"])
+    assert measured(lines(render_dacl_table1(rows, "json"))) == []  # RAF-DB's table takes RAF-DB runs only
 
 
-def test_av_runs_by_data_set():
-    rows = [evaluate_row("affwild:/w", "av", DIMENSIONAL, task="dimensional"),
-            evaluate_row("affectnet:/a", "av", DIMENSIONAL, task="dimensional"),
-            evaluate_row("affwild:/w", "mse", DIMENSIONAL, task="dimensional")]
+def caf_row(data: str, model: str = "tv_resnet18", margin: str | None = "adaptive", **config) -> dict:
+    extra = {"method": "caf", "caf_margin": margin} if margin else {}
+    return evaluate_row(data, "av", DIMENSIONAL, task="dimensional", model=model, **extra, **config)
+
+
+def test_caf_runs_by_data_set_and_network():
+    rows = [caf_row("affwild:/w"), caf_row("affectnet:/a", "tv_alexnet_tuned"),
+            caf_row("afewva:/v", "bregnext50"), evaluate_row("affwild:/w", "mse", DIMENSIONAL, task="dimensional")]
     t3 = measured(lines(render_caf_table3(rows, "json")))
-    assert {r["Data"] for r in t3} == {"Aff-Wild"} and [r["Metric"] for r in t3] == ["RMSE", "SAGR", "PCC", "CCC"]
+    assert {r["Method"] for r in t3} == {"ResNet-18 (torchvision) + CAF (Delta)"}
+    assert [r["Metric"] for r in t3] == ["RMSE", "SAGR", "PCC", "CCC"]
     rmse, pcc = t3[0], t3[2]
-    assert rmse["Valence"] == 0.25 and rmse["Valence (pub.)"] == pytest.approx(0.22)  # CAF's ResNet18
-    assert rmse["Valence (diff.)"] == pytest.approx(0.03)
-    assert pcc["Arousal"] == 0.5 and pcc["Arousal (diff.)"] == pytest.approx(0.5 - 0.57)  # PCC is the CC key
+    assert rmse["Valence (diff.)"] == pytest.approx(0.25 - pub("caf", "3", "ours_resnet18", "affwild_rmse_valence"))
+    assert pcc["Arousal (diff.)"] == pytest.approx(0.5 - pub("caf", "3", "ours_resnet18", "affwild_pcc_arousal"))
     t1 = measured(lines(render_caf_table1(rows, "json")))
-    assert {r["Data"] for r in t1} == {"AffectNet"} and [r["Metric"] for r in t1] == ["RMSE", "PCC", "CCC"]
-    assert t1[2]["Valence (diff.)"] == pytest.approx(0.55 - 0.83)
-    assert measured(lines(render_caf_table4(rows, "json"))) == []
+    assert {r["Method"] for r in t1} == {"AlexNet (tuned, CAF) + CAF (Delta)"}
+    assert t1[2]["Valence (diff.)"] == pytest.approx(0.55 - pub("caf", "1", "ours_alexnet_tuned",
+                                                                  "affectnet_ccc_valence"))
+    t2 = measured(lines(render_caf_table2(rows, "json")))  # another network: compared with CAF's ResNet-18
+    assert {r["Method"] for r in t2} == {"BReG-NeXt-50 + CAF (Delta)"}
+    assert t2[0]["Valence (pub.)"] == pytest.approx(pub("caf", "2", "ours_resnet18", "afewva_rmse_valence"))
+
+
+def test_caf_table4_margins_and_the_no_critic_baseline():
+    rows = [caf_row("affectnet:/a"), caf_row("affectnet:/a", margin="constant:0.2"),
+            caf_row("affectnet:/a", "tv_alexnet_tuned", margin="linear:0.1,0.005"),
+            caf_row("affectnet:/a", margin=None, paper="caf"), caf_row("affectnet:/a", margin="constant:0.3")]
+    t4 = {(r["Method"], r["Metric"]): r for r in lines(render_caf_table4(rows, "json"))}
+    cases = {"ResNet-18 (torchvision) + CAF (Delta)": "ours_delta_resnet18",
+             "ResNet-18 (torchvision) + CAF (constant kappa 0.2)": "ours_constant_kappa_resnet18",
+             "AlexNet (tuned, CAF) + CAF (linear kappa' 0.1,0.005)": "ours_linear_kappa_alexnet_tuned",
+             "ResNet-18 (torchvision) + AV loss, no critic": "adversarial_resnet18_no_critic"}
+    for method, row in cases.items():
+        line = t4[(method, "SAGR")]
+        assert line["Source"] == MEASURED and (row, "SAGR") not in t4  # the paper's line is the run's
+        assert line["Arousal (diff.)"] == pytest.approx(0.75 - pub("caf", "4", row, "affectnet_sagr_arousal"))
+    assert t4[("ResNet-18 (torchvision) + CAF (constant kappa 0.3)", "RMSE")]["Valence (pub.)"] is None
+    assert t4[("adversarial_resnet18_gramnet", "RMSE")]["Source"] == NOT_RUNNABLE
+    assert t4[("ours_delta_alexnet_tuned", "RMSE")]["Source"] == NOT_RUN
+    # Table 4's ablations stay out of Table 1, whose ResNet-18 line is the Delta run
+    assert {r["Method"] for r in measured(lines(render_caf_table1(rows, "json")))} == {
+        "ResNet-18 (torchvision) + CAF (Delta)"}
 
 
 @pytest.mark.parametrize("command,stem,renderer", TABLES)
 def test_no_rows_is_published_only(command, stem, renderer):
     data = json.loads(renderer([], "json"))
     assert command == "evaluate" and data["rows"]
-    assert {r["Source"] for r in data["rows"]} == {NOT_RUNNABLE}
+    assert {r["Source"] for r in data["rows"]} == {NOT_RUNNABLE, NOT_RUN}
     assert "published values only" in data["caption"]
-    fill = [n for n in data["notes"] if n.startswith("No run with")]
-    if stem in ("dacl_table_2_affectnet", "caf_table_1_affectnet", "caf_table_3_affwild"):
-        assert len(fill) == 1 and "python -m bench.reproduce " in fill[0] and "--loss" in fill[0]
-    else:  # no run of this harness can fill these (no loader, or no critic): no promise that one will
-        assert fill == []
+    (fill,) = [n for n in data["notes"] if n.startswith("Not run yet")]
+    assert "python -m bench.reproduce " + stem.split("_")[0] in fill
     md, tex = renderer([], "markdown"), renderer([], "latex")
     assert NOT_RUNNABLE in md and "not runnable here" in tex and r"\begin{tabular}" in tex
 
