@@ -5,9 +5,13 @@ Presets (``--preset``, several allowed):
   table9   BReG-NeXt-32 and -50, adaptive Eq. 8 vs non-adaptive (alpha = 1, beta = 0 fixed) (Table 9)
   bregnet  BReG-Net-50 with BReG-Net's H1, H2, H3 (its Table I)
   scaled   BReG-NeXt-50 with the identity and lam x, lam in {0.5, 0.9, 1.1, 1.5} (He et al.'s counter-example)
-Each cell (model, bypass, seed) is one `bench.train` run; its row holds the final validation metrics and
-the learned alpha, beta of every unit (the paper reports about 0.5 early and 1.2 deep). `reports.ablation`
-turns the rows into mean +- std over seeds with a paired test against the preset's reference bypass.
+  caf_table4  CAF Table 4: its ResNet-18 and tuned AlexNet (torchvision's) on valence/arousal with the AV loss,
+           without the critic, and under Algorithm 1 with the constant (0.2), linear (0.1 + 5e-3 x epoch)
+           and adaptive (Delta, the reference) margins; 64x64 inputs by default (AlexNet needs 63 px)
+Each cell (model, bypass or method, seed) is one `bench.train` run; its row holds the final validation
+metrics and the learned alpha, beta of every unit (the paper reports about 0.5 early and 1.2 deep).
+`reports.ablation` turns the rows into mean +- std over seeds with a paired test against the preset's
+reference.
 """
 
 from __future__ import annotations
@@ -37,6 +41,13 @@ PRESETS = {
     "scaled": (["bregnext50"], ["identity", "scaled:lam=0.5", "scaled:lam=0.9", "scaled:lam=1.1",
                                 "scaled:lam=1.5"], "identity"),
 }
+# preset -> (models, training methods as "plain" | "caf:MARGIN", reference): a method preset trains
+# valence/arousal with the AV loss; its cells carry "variant" (the method) where bypass presets carry "bypass".
+METHOD_PRESETS = {
+    "caf_table4": (["tv_resnet18", "tv_alexnet_tuned"],
+                   ["plain", "caf:constant:0.2", "caf:linear:0.1,0.005", "caf:adaptive"], "caf:adaptive"),
+}
+MIN_IMAGE = {"caf_table4": 64}  # the default input side of a preset whose networks need more than the CPU's 32
 CPU_DEFAULTS = {"epochs": 1, "batch_size": 32, "image_size": 32, "synth_train": 256, "synth_val": 128}
 GPU_DEFAULTS = {"epochs": 10, "batch_size": 128, "image_size": 64, "synth_train": 20_000, "synth_val": 4_000}
 
@@ -47,18 +58,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "python -m bench.ablation --preset table9 bregnet --device cuda --data affectnet:data/affectnet",
         "python -m bench.ablation --preset scaled --device cuda --executor ray --ray-address auto",
         before=__doc__.split("\n\n")[1]))
-    p.add_argument("--preset", nargs="+", choices=tuple(PRESETS), default=["table8"],
+    p.add_argument("--preset", nargs="+", choices=(*PRESETS, *METHOD_PRESETS), default=["table8"],
                    help="ablations to run, listed below (default table8)")
     p.add_argument("--models", nargs="+", help="override the presets' models (names or globs)")
     p.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="seeds per cell (default 0,1,2)")
-    p.add_argument("--task", choices=TASKS, default="categorical",
-                   help="classes (accuracy) or valence and arousal (RMSE) (default categorical)")
+    p.add_argument("--task", choices=TASKS, default=None,
+                   help="classes (accuracy) or valence and arousal (RMSE) (default categorical; caf_table4 is "
+                        "dimensional only)")
     p.add_argument("--data", default="synth", metavar="SPEC",
                    help="synth (built in, the default) or " + ", ".join(f"{s}:PATH" for s in SOURCES if s != "synth")
                    + " (README: Data on disk)")
     p.add_argument("--epochs", type=int, default=None, help="training epochs per cell (CPU 1, GPU 10)")
     p.add_argument("--batch-size", type=int, default=None, help="CPU default 32, GPU 128")
-    p.add_argument("--image-size", type=int, default=None, help="input side (CPU 32, GPU 64)")
+    p.add_argument("--image-size", type=int, default=None, help="input side (CPU 32, GPU 64; caf_table4 at least 64)")
     p.add_argument("--synth-train", type=int, default=None, help="synth training set size (CPU 256, GPU 20000)")
     p.add_argument("--synth-val", type=int, default=None, help="synth validation set size (CPU 128, GPU 4000)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
@@ -70,7 +82,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="write the table here instead of stdout")
     add_executor_args(p, default_results="results/ablation.jsonl")
     args = p.parse_args(argv)
-    for key, value in (GPU_DEFAULTS if args.device == "cuda" else CPU_DEFAULTS).items():
+    defaults = dict(GPU_DEFAULTS if args.device == "cuda" else CPU_DEFAULTS)
+    defaults["image_size"] = max([defaults["image_size"], *(MIN_IMAGE.get(p, 0) for p in args.preset)])
+    for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     return args
@@ -83,25 +97,56 @@ def cells(args: argparse.Namespace) -> list[dict]:
         if getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     out, seen = [], set()
-    common = {k: getattr(args, k) for k in ("task", "data", "epochs", "batch_size", "image_size", "device",
-                                            "amp", "bypass_impl")}
+    common = {k: getattr(args, k) for k in ("data", "epochs", "batch_size", "image_size", "device", "amp",
+                                            "bypass_impl")}
     if args.data == "synth":
         common.update(synth_train=args.synth_train, synth_val=args.synth_val)
     for preset in args.preset:
-        models, bypasses, reference = PRESETS[preset]
-        models = resolve_names(args.models) if args.models else models
-        for bypass in bypasses:
-            parse_bypass(bypass)
-        for model in models:
-            for bypass in bypasses:
-                for seed in args.seeds:
-                    cell = {"preset": preset, "reference": reference, "model": model, "bypass": bypass,
-                            "seed": seed, **common}
-                    key = json.dumps(cell, sort_keys=True)
-                    if key not in seen:
-                        seen.add(key)
-                        out.append(cell)
+        for cell in _preset_cells(preset, args):
+            cell = {**cell, **common}
+            key = json.dumps(cell, sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                out.append(cell)
     return out
+
+
+def _preset_cells(preset: str, args: argparse.Namespace) -> list[dict]:
+    """One preset's cells before the shared settings: (model, bypass or method, seed) each."""
+    if preset in METHOD_PRESETS:
+        models, methods, reference = METHOD_PRESETS[preset]
+        if args.task == "categorical":
+            raise ValueError(f"--preset {preset} trains valence and arousal: drop --task categorical")
+        models = resolve_names(args.models) if args.models else models
+        _check_image_size(models, args.image_size)
+        return [{"preset": preset, "reference": reference, "model": model, "variant": method, "task": "dimensional",
+                 "loss": "av", **_method_options(method), "seed": seed}
+                for model in models for method in methods for seed in args.seeds]
+    models, bypasses, reference = PRESETS[preset]
+    models = resolve_names(args.models) if args.models else models
+    for bypass in bypasses:
+        parse_bypass(bypass)
+    return [{"preset": preset, "reference": reference, "model": model, "bypass": bypass, "seed": seed,
+             "task": args.task or "categorical"} for model in models for bypass in bypasses for seed in args.seeds]
+
+
+def _method_options(method: str) -> dict:
+    """bench.train's settings of "plain" or "caf:MARGIN" (the margin checked here, before any cell trains)."""
+    from losses.caf import MarginSchedule
+
+    kind, _, margin = method.partition(":")
+    if kind == "plain":
+        return {}
+    return {"method": "caf", "caf_margin": MarginSchedule.parse(margin).spec}
+
+
+def _check_image_size(models: list[str], size: int) -> None:
+    from breg_models import get_spec
+
+    for model in models:
+        need = getattr(get_spec(model), "min_side", 1)
+        if size < need:
+            raise ValueError(f"--image-size {size} is too small for {model}: it takes at least {need} pixels a side")
 
 
 def run_cell(config: dict) -> dict:

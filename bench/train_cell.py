@@ -14,7 +14,8 @@ from pathlib import Path
 _OPTIONS = {"model": "--model", "bypass": "--bypass", "data": "--data", "task": "--task", "epochs": "--epochs",
             "batch_size": "--batch-size", "image_size": "--image-size", "device": "--device", "amp": "--amp",
             "bypass_impl": "--bypass-impl", "seed": "--seed", "channels_last": "--channels-last",
-            "synth_train": "--synth-train", "synth_val": "--synth-val"}
+            "synth_train": "--synth-train", "synth_val": "--synth-val", "loss": "--loss", "method": "--method",
+            "caf_margin": "--caf-margin", "init": "--init"}
 
 
 def train_cell(config: dict) -> tuple[dict, dict]:

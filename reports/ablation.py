@@ -10,6 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from . import published
+from .dacl_caf_tables import CAF_MARGINS, CAF_NETS
 from .render import render
 
 SIGNIFICANCE = 0.05
@@ -19,8 +20,28 @@ def _metric(task: str) -> str:
     return "accuracy" if task == "categorical" else "rmse_total"
 
 
-def _published(preset: str, model: str, bypass: str, task: str) -> float | None:
+def _metrics(preset: str, task: str) -> list[str]:
+    """The metrics a preset's lines show: CAF Table 4 prints RMSE and CCC per dimension, the others one figure."""
+    if preset == "caf_table4":
+        return ["rmse_valence", "rmse_arousal", "ccc_valence", "ccc_arousal"]
+    return [_metric(task)]
+
+
+def _caf_published(model: str, variant: str, metric: str) -> pd.Series | None:
+    """CAF Table 4's cell for a network, a method ("plain" or "caf:MARGIN") and a metric."""
+    net = CAF_NETS.get(model)
+    margin = variant.partition(":")[2]
+    row = f"adversarial_{net}_no_critic" if variant == "plain" else f"ours_{CAF_MARGINS.get(margin)}_{net}"
+    if net is None or (variant != "plain" and margin not in CAF_MARGINS):
+        return None
+    return published.lookup("caf", 4, row, f"affectnet_{metric}")
+
+
+def _published(preset: str, model: str, bypass: str, task: str, metric: str = "") -> float | None:
     """The paper's AffectNet value for this cell, where the paper prints one."""
+    if preset == "caf_table4":
+        cell = _caf_published(model, bypass, metric)
+        return None if cell is None else cell["value"]
     kind = bypass.partition(":")[0]
     column = "affectnet_accuracy" if task == "categorical" else "affectnet_rmse"
     if preset == "table8" and model == "bregnext50":
@@ -59,30 +80,34 @@ def _early_deep(values: list) -> tuple[float | None, float | None]:
 
 
 def ablation_frame(rows: list[dict]) -> pd.DataFrame:
+    """One line per (preset, model, variant, metric); the variant is the bypass, or a method preset's method."""
     records = []
     for row in rows:
         c, m = row["config"], row["metrics"]
-        records.append({"preset": c["preset"], "reference": c["reference"], "model": c["model"],
-                        "bypass": c["bypass"], "seed": c["seed"], "task": c["task"],
-                        "value": m.get(_metric(c["task"])), "alpha": m.get("alpha") or [],
-                        "beta": m.get("beta") or []})
+        for metric in _metrics(c["preset"], c["task"]):
+            records.append({"preset": c["preset"], "reference": c["reference"], "model": c["model"],
+                            "variant": c.get("variant", c.get("bypass")), "seed": c["seed"], "task": c["task"],
+                            "metric": metric, "value": m.get(metric), "alpha": m.get("alpha") or [],
+                            "beta": m.get("beta") or []})
     seeds = pd.DataFrame(records)
     out = []
-    for (preset, model, bypass), group in seeds.groupby(["preset", "model", "bypass"], sort=False):
+    for (preset, model, variant, metric), group in seeds.groupby(["preset", "model", "variant", "metric"],
+                                                                 sort=False):
         task, reference = group["task"].iloc[0], group["reference"].iloc[0]
-        ref = seeds[(seeds["preset"] == preset) & (seeds["model"] == model) & (seeds["bypass"] == reference)]
+        ref = seeds[(seeds["preset"] == preset) & (seeds["model"] == model) & (seeds["variant"] == reference)
+                    & (seeds["metric"] == metric)]
         paired = group.merge(ref, on="seed", suffixes=("", "_ref")).dropna(subset=["value", "value_ref"])
-        p = None if bypass == reference else _paired_p(paired["value"], paired["value_ref"])
+        p = None if variant == reference else _paired_p(paired["value"], paired["value_ref"])
         alpha_early, alpha_deep = _early_deep(np.mean([a for a in group["alpha"] if a], axis=0).tolist()
                                               if any(len(a) for a in group["alpha"]) else [])
         beta_early, beta_deep = _early_deep(np.mean([b for b in group["beta"] if b], axis=0).tolist()
                                             if any(len(b) for b in group["beta"]) else [])
-        out.append({"preset": preset, "model": model, "bypass": bypass, "metric": _metric(task),
+        out.append({"preset": preset, "model": model, "variant": variant, "metric": metric,
                     "seeds": len(group), "mean": group["value"].mean(),
                     "std": group["value"].std(ddof=1) if len(group) > 1 else None,
                     "vs": reference, "p_value": p,
                     "exceeds_seed_noise": None if p is None else p < SIGNIFICANCE,
-                    "published_affectnet": _published(preset, model, bypass, task),
+                    "published_affectnet": _published(preset, model, variant, task, metric),
                     "alpha_early": alpha_early, "alpha_deep": alpha_deep,
                     "beta_early": beta_early, "beta_deep": beta_deep})
     return pd.DataFrame(out)
@@ -90,14 +115,16 @@ def ablation_frame(rows: list[dict]) -> pd.DataFrame:
 
 def render_ablation(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
     frame = ablation_frame(rows)
-    notes = [f"p_value: two-sided paired t-test over seeds against the preset's reference bypass ('vs'); "
+    notes = ["variant: the bypass, or for caf_table4 the training method (plain: the AV loss without the critic; "
+             "caf:MARGIN: CAF's Algorithm 1 with that margin).",
+             f"p_value: two-sided paired t-test over seeds against the preset's reference variant ('vs'); "
              f"exceeds_seed_noise when p < {SIGNIFICANCE}.",
-             "published_affectnet: the paper's AffectNet figure for the same cell (accuracy as a fraction, or "
-             "RMSE); it is the published reference, not a result of this run, and on other data it is not "
-             "expected to match.",
+             "published_affectnet: the paper's AffectNet figure for the same cell and metric (accuracy as a "
+             "fraction, RMSE or CCC); it is the published reference, not a result of this run, and on other data "
+             "it is not expected to match.",
              "alpha/beta early and deep: mean over seeds of the first and last third of the units (the paper "
              "reports about 0.5 early and 1.2 deep after full training)."]
-    caption = caption or "Bypass ablations (measured over seeds, published AffectNet value beside)"
+    caption = caption or "Ablations: bypass, or CAF's margins (measured over seeds, published AffectNet value beside)"
     if fmt in ("csv", "json"):
         return render(frame.astype(object).where(frame.notna(), None), fmt, caption=caption, notes=notes)
     shown = frame.copy()
