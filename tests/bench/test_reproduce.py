@@ -195,3 +195,24 @@ def test_smoke_cell_lands_tagged_rows_and_a_rerun_skips_it(capsys):
     assert "1 runs trained" in capsys.readouterr().err
     assert len(ResultsStore("results/train.jsonl").rows("train")) == 1  # no epoch trained again
     assert len(ResultsStore("results/evaluate.jsonl").rows("evaluate")) == 1
+
+
+def test_dacl_and_caf_smoke_runs_fill_their_tables(capsys):
+    """Each system end to end on synth stand-ins: DACL's ResNet-18 (softmax and DACL) and CAF's tuned AlexNet
+    (Table 4: no critic and three margins); their evaluate rows are the tables' measured lines."""
+    import json
+
+    from reports.dacl_caf_tables import render_caf_table4, render_dacl_table2
+
+    small = ["--set", "synth_train=16", "--set", "synth_val=8", "--set", "batch_size=8", "--device", "cpu"]
+    assert main(["dacl", "--tables", "1", "--models", "tv_resnet18", *small]) == 0
+    assert main(["caf", "--tables", "4", "--models", "tv_alexnet_tuned", *small]) == 0
+    assert "4 runs trained" in capsys.readouterr().err
+    rows = ResultsStore("results/evaluate.jsonl").rows("evaluate")
+    assert len(rows) == 6
+    dacl = [r for r in json.loads(render_dacl_table2(rows, "json"))["rows"] if r["Source"] == "measured"]
+    assert {r["Method"] for r in dacl} == {"ResNet-18 (torchvision) + DACL", "ResNet-18 (torchvision) + softmax loss"}
+    caf = [r for r in json.loads(render_caf_table4(rows, "json"))["rows"] if r["Source"] == "measured"]
+    assert {r["Method"] for r in caf} == {f"AlexNet (tuned, CAF) + {m}" for m in (
+        "AV loss, no critic", "CAF (constant kappa 0.2)", "CAF (linear kappa' 0.1,0.005)", "CAF (Delta)")}
+    assert all(0 < r["Valence"] < 2 for r in caf if r["Metric"] == "RMSE")
