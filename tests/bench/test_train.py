@@ -48,19 +48,11 @@ def test_batches_split_disjointly_across_ranks():
     assert len(train.batches(18, 8, None, "cpu", 0, 2)) == 2  # a last batch of 2 cannot give each rank 2
 
 
-def test_resume_after_a_crash(tmp_path, monkeypatch, capsys):
-    real_predict, calls = train.predict, []
-
-    def crash_in_epoch_2(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_predict(*args, **kwargs)
-
-    monkeypatch.setattr(train, "predict", crash_in_epoch_2)
+def test_resume_after_a_crash(tmp_path, interrupt_in_epoch_2, capsys):
+    interrupt_in_epoch_2.arm()
     assert _run(tmp_path) == 130
     assert len(ResultsStore(tmp_path / "train.jsonl").rows()) == 1
-    monkeypatch.setattr(train, "predict", real_predict)
+    interrupt_in_epoch_2.disarm()
     assert _run(tmp_path) == 0
     assert "resuming" in capsys.readouterr().err
     rows = ResultsStore(tmp_path / "train.jsonl").rows()

@@ -35,7 +35,8 @@ def _last(path):
     return load_checkpoint(run_dir / "last.pt")
 
 
-def test_rows_and_resume_after_a_kill_match_an_uninterrupted_run(tmp_path, monkeypatch, capsys, one_thread):
+def test_rows_and_resume_after_a_kill_match_an_uninterrupted_run(tmp_path, interrupt_in_epoch_2, capsys,
+                                                                  one_thread):
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     assert _run(whole) == 0
     rows = _rows(whole)
@@ -47,17 +48,9 @@ def test_rows_and_resume_after_a_kill_match_an_uninterrupted_run(tmp_path, monke
     assert set(_last(whole)["caf"]) == {"critic", "opt_critic", "opt_encoder", "schedulers"}
     assert (whole / "evaluate.jsonl").is_file()  # the evaluation rows of any dimensional run
 
-    real_predict, calls = train.predict, []
-
-    def crash_in_epoch_2(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_predict(*args, **kwargs)
-
-    monkeypatch.setattr(train, "predict", crash_in_epoch_2)
+    interrupt_in_epoch_2.arm()
     assert _run(killed) == 130
-    monkeypatch.setattr(train, "predict", real_predict)
+    interrupt_in_epoch_2.disarm()
     capsys.readouterr()
     assert _run(killed) == 0
     assert "resuming" in capsys.readouterr().err

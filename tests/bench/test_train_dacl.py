@@ -24,27 +24,21 @@ def _run(tmp_path, *extra):
                                         str(tmp_path / "ckpt"), *extra])
 
 
-def test_sgd_run_moves_the_centers_and_resumes(tmp_path, monkeypatch, capsys):
+def test_sgd_run_moves_the_centers_and_resumes(tmp_path, monkeypatch, interrupt_in_epoch_2, capsys):
     """Two epochs of SGD, killed in the second evaluation and resumed: the rows hold the metrics and the paper's
     settings, the checkpoint SGD's momentum buffers, and the centers have left their He initialisation."""
-    made, real_predict, calls = [], train.predict, []
+    made = []
 
     class Kept(train.Criterion):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
             made.append((self, self.dacl.centers.clone()))
 
-    def crash_in_epoch_2(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real_predict(*args, **kwargs)
-
     monkeypatch.setattr(train, "Criterion", Kept)
-    monkeypatch.setattr(train, "predict", crash_in_epoch_2)
+    interrupt_in_epoch_2.arm()
     sgd = ["--optimizer", "sgd", "--lr", "0.01", "--epochs", "2"]
     assert _run(tmp_path, *sgd) == 130
-    monkeypatch.setattr(train, "predict", real_predict)
+    interrupt_in_epoch_2.disarm()
     assert _run(tmp_path, *sgd) == 0
     assert "resuming" in capsys.readouterr().err
     rows = ResultsStore(tmp_path / "r.jsonl").rows("train")
