@@ -56,7 +56,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n\n")[0], **examples(
         "python -m bench.ablation --seeds 0 # Table 8 with one seed (on the CPU: a smoke run)",
         "python -m bench.ablation --preset table9 bregnet --device cuda --data affectnet:data/affectnet",
-        "python -m bench.ablation --preset scaled --device cuda --executor ray --ray-address auto",
+        "python -m bench.ablation --preset caf_table4 --device cuda --data affectnet:data/affectnet --executor ray",
         before=__doc__.split("\n\n")[1]))
     p.add_argument("--preset", nargs="+", choices=(*PRESETS, *METHOD_PRESETS), default=["table8"],
                    help="ablations to run, listed below (default table8)")

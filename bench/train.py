@@ -392,8 +392,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="python -m bench.train", description=__doc__.split("\n\n")[0], **examples(
         "python -m bench.train # bregnext50 on a small synth set, 5 epochs",
-        "python -m bench.train --data fer2013:data/fer2013.csv --loss weighted_ce --epochs 50",
         "torchrun --nproc_per_node=2 -m bench.train --data affectnet:data/affectnet --amp bf16",
+        "python -m bench.train --model tv_resnet18 --data rafdb:data/rafdb --loss dacl --optimizer sgd --lr 0.01",
         defaults=True))
     p.add_argument("--model", default="bregnext50", help="network name (bench.flops lists them)")
     p.add_argument("--data", default="synth", metavar="SPEC",
