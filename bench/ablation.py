@@ -6,8 +6,9 @@ Presets (``--preset``, several allowed):
   bregnet  BReG-Net-50 with BReG-Net's H1, H2, H3 (its Table I)
   scaled   BReG-NeXt-50 with the identity and lam x, lam in {0.5, 0.9, 1.1, 1.5} (He et al.'s counter-example)
   caf_table4  CAF Table 4: its ResNet-18 and tuned AlexNet (torchvision's) on valence/arousal with the AV loss,
-           without the critic, and under Algorithm 1 with the constant (0.2), linear (0.1 + 5e-3 x epoch)
-           and adaptive (Delta, the reference) margins; 64x64 inputs by default (AlexNet needs 63 px)
+           without the critic, with FisherGAN, SphereGAN and GRAM-net critics, and under Algorithm 1 with the
+           constant (0.2), linear (0.1 + 5e-3 x epoch) and adaptive (Delta, the reference) margins; 64x64 inputs
+           by default (AlexNet needs 63 px)
 Each cell (model, bypass or method, seed) is one `bench.train` run; its row holds the final validation
 metrics and the learned alpha, beta of every unit (the paper reports about 0.5 early and 1.2 deep).
 `reports.ablation` turns the rows into mean +- std over seeds with a paired test against the preset's
@@ -30,6 +31,7 @@ from reports.render import FORMATS
 from .cli import examples, int_list, run_main
 from .data import SOURCES
 from .executor import add_executor_args, run_sweep
+from .paper_runs import CAF_TABLE4, method_options
 from .train_cell import train_cell
 
 COMMAND = "ablation"
@@ -41,12 +43,9 @@ PRESETS = {
     "scaled": (["bregnext50"], ["identity", "scaled:lam=0.5", "scaled:lam=0.9", "scaled:lam=1.1",
                                 "scaled:lam=1.5"], "identity"),
 }
-# preset -> (models, training methods as "plain" | "caf:MARGIN", reference): a method preset trains
-# valence/arousal with the AV loss; its cells carry "variant" (the method) where bypass presets carry "bypass".
-METHOD_PRESETS = {
-    "caf_table4": (["tv_resnet18", "tv_alexnet_tuned"],
-                   ["plain", "caf:constant:0.2", "caf:linear:0.1,0.005", "caf:adaptive"], "caf:adaptive"),
-}
+# preset -> (models, training methods as `bench.paper_runs.method_options` reads them, reference): a method preset
+# trains valence/arousal with the AV loss; its cells carry "variant" (the method) where bypass presets carry "bypass".
+METHOD_PRESETS = {"caf_table4": (["tv_resnet18", "tv_alexnet_tuned"], list(CAF_TABLE4), "caf")}
 MIN_IMAGE = {"caf_table4": 64}  # the default input side of a preset whose networks need more than the CPU's 32
 CPU_DEFAULTS = {"epochs": 1, "batch_size": 32, "image_size": 32, "synth_train": 256, "synth_val": 128}
 GPU_DEFAULTS = {"epochs": 10, "batch_size": 128, "image_size": 64, "synth_train": 20_000, "synth_val": 4_000}
@@ -131,13 +130,13 @@ def _preset_cells(preset: str, args: argparse.Namespace) -> list[dict]:
 
 
 def _method_options(method: str) -> dict:
-    """bench.train's settings of "plain" or "caf:MARGIN" (the margin checked here, before any cell trains)."""
+    """bench.train's settings of a method (its margin checked here, before any cell trains)."""
     from losses.caf import MarginSchedule
 
-    kind, _, margin = method.partition(":")
-    if kind == "plain":
+    options = method_options(method)
+    if options["method"] == "plain":
         return {}
-    return {"method": "caf", "caf_margin": MarginSchedule.parse(margin).spec}
+    return {**options, "caf_margin": MarginSchedule.parse(options.get("caf_margin", "adaptive")).spec}
 
 
 def _check_image_size(models: list[str], size: int) -> None:

@@ -17,11 +17,13 @@ from breg_models.weights import safe_load
 from .cli import UsageError
 
 
-def save_checkpoint(run_dir: Path, is_best: bool, state: dict) -> None:
-    """Write last.pt atomically (a kill mid-save leaves the previous one), and best.pt too if ``is_best``."""
+def save_checkpoint(run_dir: Path, is_best: bool, state: dict, best_val: bool = False) -> None:
+    """Write last.pt atomically (a kill mid-save leaves the previous one), best.pt too if ``is_best``, and
+    best_val.pt if ``best_val`` (the epoch the validation split picks, kept beside a held-out selection)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / "last.pt.tmp"
-    for name in ("last.pt", "best.pt") if is_best else ("last.pt",):
+    names = ["last.pt"] + ["best.pt"] * is_best + ["best_val.pt"] * best_val
+    for name in names:
         torch.save(state, tmp)
         os.replace(tmp, run_dir / name)
 

@@ -39,18 +39,13 @@ from tqdm import tqdm
 
 from bench.cli import UsageError, check_output_path, examples, run_main, write_output
 from bench.data import AugmentConfig, augment_and_normalise, make_synth
+from bench.data.transform import InputTransform
 from bench.executor import add_executor_args, executor_kwargs, run_cells
 from bench.results import ResultsStore
-from bench.train import (
-    AMP,
-    Criterion,
-    Step,
-    check_bypass_impl,
-    make_optimizer,
-    param_groups,
-    resolve_device,
-    set_determinism,
-)
+from bench.training.distributed import Dist
+from bench.training.method import MethodContext
+from bench.training.plain import Plain
+from bench.training.runtime import AMP, check_bypass_impl, resolve_device, set_determinism
 from reports.epoch_time import AFFECTNET_EPOCH, IMPL_ORDER, render_epoch_time
 from reports.render import FORMATS
 
@@ -310,18 +305,23 @@ def time_training(model_name: str, device, *, task: str = "categorical", n: int,
     model = create_model(model_name, task=task, bypass_impl=bypass_impl).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    criterion = Criterion("focal" if task == "categorical" else "mse", task, data, model).to(device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == "fp16")
-    augment = AugmentConfig()
-    step = Step(torch.compile(model) if compile else model, criterion,
-                make_optimizer(param_groups(model, 1e-4), 1e-4, device), scaler, device, amp, channels_last,
-                augment, torch.Generator(device=device).manual_seed(seed))
+    config = {"loss": "focal" if task == "categorical" else "mse", "task": task, "amp": amp, "lr": 1e-4,
+              "weight_decay": 1e-4, "lr_step": 10, "lr_gamma": 0.8}
+    method = Plain(model, MethodContext(config, data.class_counts() if task == "categorical" else None,
+                                        (image_size, image_size), device, Dist()))
+    runner = torch.compile(model) if compile else model
+    transform, gen = InputTransform(), torch.Generator(device=device).manual_seed(seed)
     targets = data.targets(task)
+
+    def step(idx):
+        x = transform.train(data.images[idx], gen)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return method.step(runner, x, targets[idx])
+
     if steps is not None:
-        return time_steps(lambda idx: step(data.images[idx], targets[idx]), n, batch_size, steps, warmup_steps,
-                          device, bar)
-    return time_epochs(lambda idx: step(data.images[idx], targets[idx]), n, batch_size, epochs, warmup, device,
-                       bar)
+        return time_steps(step, n, batch_size, steps, warmup_steps, device, bar)
+    return time_epochs(step, n, batch_size, epochs, warmup, device, bar)
 
 
 if __name__ == "__main__":

@@ -47,15 +47,16 @@ def evaluation_store(train_store: str | Path) -> ResultsStore:
 
 
 def evaluation_metrics(model: nn.Module, dataset: Dataset, task: str, device, *, batch_size: int = 128,
-                       amp: str = "off", channels_last: bool = False, num_classes: int | None = None) -> dict:
+                       amp: str = "off", channels_last: bool = False, num_classes: int | None = None,
+                       transform=None) -> dict:
     """Every metric of `metrics.evaluate` on ``dataset``, plus what a paper's per-class tables and confusion
     figures need (categorical) or the error histograms (dimensional)."""
     from metrics import AbsentClassWarning, confusion_matrix, evaluate, precision_recall_f1
     from metrics.dimensional import DIMENSIONS
 
-    from .train import predict
+    from .training.inputs import predict
 
-    pred = predict(model, dataset, torch.device(device), batch_size, amp, channels_last)
+    pred = predict(model, dataset, torch.device(device), batch_size, amp, channels_last, transform)
     truth = dataset.targets(task).cpu().numpy()
     if task == "dimensional":
         values = pred.numpy()
@@ -131,14 +132,14 @@ def evaluate_run(train_config: dict, checkpoint: str | Path, splits=("val",), st
 
     The config's batch size, amp and channels_last are kept (fp16 autocast only on CUDA, fp32 elsewhere);
     ``checkpoint`` is recorded as "best" or "last" for a run's own best.pt / last.pt, else as its path."""
-    from .train import load_split
+    from .training.inputs import input_transform, load_split
 
     bad = [s for s in splits if s not in SPLITS]
     if bad or not splits:
         raise UsageError(f"unknown split {bad[0] if bad else ''!r}; choose from: {', '.join(SPLITS)}")
     device, path = torch.device(device), Path(checkpoint)
     config = {k: v for k, v in train_config.items() if k != "epoch"}
-    label = {"best.pt": "best", "last.pt": "last"}.get(path.name, str(checkpoint))
+    label = {"best.pt": "best", "last.pt": "last", "best_val.pt": "best_val"}.get(path.name, str(checkpoint))
     configs = {split: {**config, "split": split, "checkpoint": label} for split in splits}
     stored = {} if force or store is None else {s: row for s in splits if (row := store.done(COMMAND, configs[s]))}
     model = _load_model(config, path, device) if len(stored) < len(splits) else None
@@ -157,7 +158,7 @@ def evaluate_run(train_config: dict, checkpoint: str | Path, splits=("val",), st
         start = time.perf_counter()
         metrics = evaluation_metrics(model, dataset, config["task"], device, batch_size=config.get("batch_size") or 128,
                                      amp=amp, channels_last=bool(config.get("channels_last")),
-                                     num_classes=config.get("num_classes"))
+                                     num_classes=config.get("num_classes"), transform=input_transform(config))
         seconds = time.perf_counter() - start
         row = make_row(COMMAND, configs[split], metrics, {"eval_s": seconds, "images_per_s": len(dataset) / seconds})
         if store is not None:

@@ -15,7 +15,8 @@ _OPTIONS = {"model": "--model", "bypass": "--bypass", "data": "--data", "task": 
             "batch_size": "--batch-size", "image_size": "--image-size", "device": "--device", "amp": "--amp",
             "bypass_impl": "--bypass-impl", "seed": "--seed", "channels_last": "--channels-last",
             "synth_train": "--synth-train", "synth_val": "--synth-val", "loss": "--loss", "method": "--method",
-            "caf_margin": "--caf-margin", "init": "--init"}
+            "caf_margin": "--caf-margin", "caf_adversary": "--caf-adversary", "caf_reading": "--caf-reading",
+            "init": "--init"}
 
 
 def train_cell(config: dict) -> tuple[dict, dict]:

@@ -58,7 +58,7 @@ class BackboneSpec:
     head: str  # the module a loaded state dict may leave fresh where its shapes differ
     hidden: tuple[int, int] | None = None  # AlexNet's two hidden FC widths; None keeps torchvision's 4096, 4096
     bypass: str = "none"  # no bounded-gradient bypass: `create_model(..., bypass=...)` is refused
-    critic: tuple[int, ...] | None = None  # CAF's critic widths after the latent input; None: C -> 2C -> C
+    critic: tuple[int, ...] | None = None  # CAF's critic widths after the latent input; None: Disc2_light's 64-32-16
     min_side: int = 1  # the smallest input side the network takes (AlexNet's stride-4 stem and 3 max-pools: 63)
     note: str = ""
 

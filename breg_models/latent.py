@@ -1,6 +1,7 @@
 """A network as CAF's encoder f_e (image -> latent vector) and the head on that vector: model(x) == head(encode(x)).
 
-CAF's critic reads the latent vector and its regressor is the head. The zoo's networks and torchvision's
+CAF's critic reads the latent vector and its regressor is the head; the critic is the authors' Disc2_light, latent ->
+64 -> 32 -> 16, for every encoder (`DISC2_LIGHT`). The zoo's networks and torchvision's
 ResNets end in a global average pool and one Linear ``fc``, so the latent is the pooled last feature map. For
 torchvision's AlexNets the authors' code puts the cut after the convolutions: the latent is the flattened 6x6
 average pool (9216 values) and the head the whole ``classifier``, CAF's regressor.
@@ -29,7 +30,10 @@ def encoder_head(model: nn.Module) -> tuple[Callable[[Tensor], Tensor], nn.Modul
     raise ValueError(f"{type(model).__name__} has neither features() + fc nor features/avgpool/classifier")
 
 
+DISC2_LIGHT = (64, 32, 16)  # src/models.py Disc2_light after its latent input
+
+
 def critic_widths(model: nn.Module, latent: int) -> tuple[int, ...]:
-    """CAF critic widths for ``model``: its spec's where it names them, else latent -> 2 latent -> latent."""
+    """CAF critic widths for ``model``: its spec's where it names them, else latent -> 64 -> 32 -> 16."""
     own = getattr(getattr(model, "spec", None), "critic", None)
-    return (latent, *own) if own else (latent, 2 * latent, latent)
+    return (latent, *(own or DISC2_LIGHT))

@@ -1,240 +1,255 @@
-"""Contrastive adversarial framework (CAF, Kim & Song, AAAI 2021): Algorithm 1, Eq. 4-8, AV loss.
+"""Contrastive adversarial framework (CAF, Kim & Song, AAAI 2021): one training step of Algorithm 1, two readings.
 
-Pieces: `strong_weak_split` (Algorithm 1 line 3: Otsu thresholds delta_v, delta_a of |valence| and
-|arousal|, delta_r = sqrt(delta_a^2 + delta_v^2); weak if the label radius is below delta_r),
-`adaptive_margin` (Eq. 5, 8), `critic_loss` (Eq. 4, 6-7), `adversarial_loss` (line 7) and
-`caf_training_step` (lines 3-8 in order). Readings of the paper where it is not explicit:
-- Otsu runs on a 256-bin numpy histogram of the batch values (between-class variance maximised);
-  samples with radius >= 1 (possible since radius <= sqrt 2) go to the strong group.
-- Eq. 7 is minimised (line 6's "+ ADAM" contradicts the text "learned to minimize L_c"); its first term
-  is the mean squared distance over strong-strong pairs, its second the mean over strong-weak pairs
-  of max(0, alpha_hat - D^2) / 2 (the hinge of Eq. 4 for xi = -1).
-- MI of Eq. 8: the groups are paired by truncating both to the smaller size (as the public code does),
-  g is the element-wise Gaussian kernel exp(-z^2 / (2 var)), eta the Pearson correlation of the
-  flattened g(Z_s), g(Z_w); MI = -log(1 - eta^2) / 2. Delta(N, K) = log(N / c) / (2K), N the batch
-  size, c = 0.05, K the number of strong-weak pairs inside the MI margin (at least 1). The margin is
-  a constant for the gradient.
-- L_adv = -mean(z_w) averages the critic outputs over samples and dimensions.
-- The critic f_c (`Critic`): the paper defers its structure to a supplementary not at hand; it maps the
-  encoder's pooled feature (width C) to a d-dimensional z (Sec. 3: "z = (f_c o f_e)(x), d-dimensional").
-  Here an MLP C -> 2C -> C with a ReLU between (no BatchNorm: a weak group can be one sample); for
-  ResNet-18's C = 512 that is about 1M parameters, Table 4's 10M -> 11M with a critic.
-- Table 4's margin ablations (`MarginSchedule`) replace Delta and keep MI: constant kappa (0.2 there),
-  linear kappa' = 0.1 + 5e-3 x (epochs completed).
-Where the public code (kdhht2334/Contrastive-Adversarial-Learning-FER, src/main.py) departs from the
-paper: it groups by a cumulative-sum threshold plus an offset of 0.25 on the squared radius, not Otsu;
-it trains the AV regressor first, then the critic, then the encoder; it pairs sample i with sample
--i-1 instead of all pairs; the critic loss adds a Fisher-GAN Lagrangian constraint; MI is a per-pair
-Gaussian-kernel estimate clamped to [0, 2.5]; Delta is 0.7 / sqrt(k) from an adaptive k-NN rule; the
-adversarial loss is scaled by 0.1; L_RMSE sums the two RMSEs, and PCC/CCC mix unbiased std with
-biased covariance.
+`CAF` holds the critic and the adversary's state (the Fisher multiplier) and runs one step; its settings, each with
+its source, are `READINGS[reading]` plus `SHARED` (the trainer's ``--dry-run`` prints them). The pieces live in
+`losses.caf_grouping` (strong/weak groups), `losses.caf_margin` (alpha_hat = MI + Delta, Table 4's kappa, kappa')
+and `losses.caf_adversaries` (critic, CAF's contrastive loss, FisherGAN, SphereGAN, GRAM-net).
+
+Readings. ``code`` follows kdhht2334/Contrastive-Adversarial-Learning-FER (src/main.py, models.py, utils.py) where
+it is explicit, ``paper`` the paper:
+===================  ==============================================  ============================================
+setting              code (default)                                  paper
+===================  ==============================================  ============================================
+step order           AV step, critic step, adversarial step          Algorithm 1: critic, adversarial, AV
+grouping             cumulative thresholding + offset 0.25 on r^2     Otsu on |v|, |a|; delta_r on r (line 3)
+pairs                (s_i, s_{-i-1}), (s_i, w_{-i-1}), even count     all strong pairs, all strong-weak (Eq. 7)
+critic loss          E d_ap + E d_an + Fisher constraint (rho 1e-6)  Eq. 7 minimised (regulariser omitted)
+L_adv scale          0.1                                             1
+L_RMSE, PCC/CCC      sum of RMSEs; unbiased std, mean covariance     mean of RMSEs; population moments
+Adam betas           (0.5, 0.9)                                      (0.9, 0.999): "Adam ... 1e-4" only
+lr decay             x0.9 every 5000 steps                           x0.8 every 10k iterations
+===================  ==============================================  ============================================
+Both: lr 1e-4, no weight decay; one Adam state per parameter set (encoder, head, critic; the encoder's steps
+in the AV and the adversarial step); the critic is Disc2_light (latent -> 64 -> 32 -> dropout 0.2 -> ReLU -> 16)
+for every encoder; the margin is the paper's alpha_hat = MI + Delta(N, K) (`losses.caf_margin`), or Table 4's
+constant kappa / linear kappa' in place of Delta, and carries no gradient. Where the code departs from the paper
+and neither reading follows it: its margin is a per-pair MINE-style MI clamped to [0, 2.5] plus 0.7 / sqrt(k)
+indexed off by one, with gradient through the MI. The code's critic sees the encoder's output of a forward with
+gradient that it then zeroes; here the critic step's encoder forward runs under no_grad (the same update).
+The code sends the strong and the weak group through the encoder separately (critic step) and the weak group
+alone (adversarial step); here every such forward takes both groups together and splits the latent. For the tuned
+AlexNet (no BatchNorm) that is the same; for ResNet-18 (whose CAF code is not public) it keeps BatchNorm from
+normalising each group by its own statistics, from pulling its running statistics towards the weak group's, and
+from failing on a one-sample group at small inputs. In the code reading the critic reads an even number of pairs
+(``msize * 2``) and the adversarial step all the weak samples kept, as src/main.py; its NaN substitutions
+(critic outputs replaced by ones or zeros) are left out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
-import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 
+from losses.caf_adversaries import ADVERSARIES, Critic, make_adversary
+from losses.caf_adversaries import active_share as _active_share
+from losses.caf_grouping import code_critic_count, code_groups, strong_weak_split
+from losses.caf_margin import MarginSchedule
 from losses.regression import AVLoss
 
-CONFIDENCE_C = 0.05
+
+@dataclass(frozen=True)
+class Setting:
+    """A setting's value and where it comes from ("code: FILE ..." or "paper: SECTION ...")."""
+
+    value: Any
+    source: str
 
 
-def otsu_threshold(values, nbins: int = 256) -> float:
-    """Otsu (1979) threshold of 1-D values: the histogram cut maximising between-class variance.
+SHARED: dict[str, Setting] = {
+    "lr": Setting(1e-4, "paper: Training Configurations; code: src/main.py (lr = 1e-4)"),
+    "weight_decay": Setting(0.0, "paper: Training Configurations (none); code: src/main.py (Adam without it)"),
+    "critic_widths": Setting((64, 32, 16), "code: src/models.py Disc2_light (latent-64-32-16)"),
+    "critic_dropout": Setting(0.2, "code: src/models.py Disc2_light (dropout p = 0.2 before the ReLU)"),
+    "confidence_c": Setting(0.05, "paper: Analysis of adaptive margin (c = 0.05)"),
+    "kernel_var": Setting(0.2, "code: src/utils.py mutual_info (var = 0.2)"),
+}
 
-    Returns the bin edge of the cut (skimage returns the bin centre below it), so that values at or
-    below the threshold are exactly the low class.
-    """
-    v = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
-    v = v.astype(np.float64).ravel()
-    if v.size == 0 or not np.all(np.isfinite(v)):
-        raise ValueError("Otsu needs a non-empty array of finite values")
-    if v.min() == v.max():
-        return float(v.min())
-    hist, edges = np.histogram(v, bins=nbins)
-    centers = (edges[:-1] + edges[1:]) / 2
-    w0 = np.cumsum(hist)[:-1].astype(np.float64)
-    w1 = v.size - w0
-    s0 = np.cumsum(hist * centers)[:-1]
-    mu0 = np.divide(s0, w0, out=np.zeros_like(s0), where=w0 > 0)
-    mu1 = np.divide(s0[-1] + hist[-1] * centers[-1] - s0, w1, out=np.zeros_like(s0), where=w1 > 0)
-    between = w0 * w1 * (mu0 - mu1) ** 2
-    return float(edges[1:-1][np.argmax(between)])  # upper edge of the low class: v <= t is 'low'
+READINGS: dict[str, dict[str, Setting]] = {
+    "code": {
+        "step_order": Setting(("av", "critic", "adversarial"), "code: src/main.py model_training"),
+        "grouping": Setting("cumulative", "code: src/main.py + src/utils.py cumulative_thresholding(0.75, 0.95)"),
+        "pairs": Setting("reverse", "code: src/main.py (D_hh[i] - D_hh[-i-1], D_hh[i] - D_ll[-i-1])"),
+        "fisher_constraint": Setting(True, "code: src/main.py (Lambda, rho = 1e-6)"),
+        "adversarial_scale": Setting(0.1, "code: src/main.py (fake_loss = -mean(fake_emo) * 0.1)"),
+        "av_rmse": Setting("sum", "code: src/main.py (RMSE_valence + RMSE_arousal)"),
+        "av_moments": Setting("code", "code: src/utils.py pcc_ccc_loss"),
+        "adam_betas": Setting((0.5, 0.9), "code: src/main.py (betas = (0.5, 0.9))"),
+        "lr_step": Setting(5000, "code: src/main.py StepLR(step_size = 5000)"),
+        "lr_gamma": Setting(0.9, "code: src/main.py StepLR(gamma = 0.9)"),
+    },
+    "paper": {
+        "step_order": Setting(("critic", "adversarial", "av"), "paper: Algorithm 1, lines 6-8"),
+        "grouping": Setting("otsu", "paper: Algorithm 1, line 3"),
+        "pairs": Setting("all", "paper: Eq. 7"),
+        "fisher_constraint": Setting(False, "paper: Eq. 6 (regularisation term omitted)"),
+        "adversarial_scale": Setting(1.0, "paper: Algorithm 1, line 7"),
+        "av_rmse": Setting("mean", "paper: Sec. 5 L_AV (L_RMSE read as the mean over valence, arousal)"),
+        "av_moments": Setting("population", "paper: Sec. 5 PCC/CCC (as the metrics)"),
+        "adam_betas": Setting((0.9, 0.999), "paper: Training Configurations ('Adam', betas unstated: defaults)"),
+        "lr_step": Setting(10_000, "paper: Training Configurations (every 10k iterations)"),
+        "lr_gamma": Setting(0.8, "paper: Training Configurations (x0.8)"),
+    },
+}
 
+MARGIN_SOURCES = {"adaptive": "paper: Eq. 5, 8 (MI + Delta(N, K), K by adaptive k-NN)",
+                  "constant": "paper: Table 4 / ablation text (kappa = 0.2 in place of Delta)",
+                  "linear": "paper: Table 4 / ablation text (kappa' = 0.1 + 5e-3 x epoch in place of Delta)"}
+ADVERSARY_SOURCES = {"caf": "paper: Eq. 4-7, Algorithm 1", "fishergan": "paper: Table 4 (Mroueh & Sercu 2017)",
+                     "spheregan": "paper: Table 4 (Park & Kwon 2019)", "gramnet": "paper: Table 4 (Srivastava et al.)",
+                     "none": "paper: Table 4, no critic (the AV loss alone)"}
 
-def strong_weak_split(valence, arousal) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """Indices of the strong (P) and weak (Q) samples and delta_r (Algorithm 1, line 3)."""
-    v = torch.as_tensor(valence, dtype=torch.float64).flatten().cpu()
-    a = torch.as_tensor(arousal, dtype=torch.float64).flatten().cpu()
-    if v.shape != a.shape:
-        raise ValueError("valence and arousal must have the same length")
-    delta_v = otsu_threshold(v.abs())
-    delta_a = otsu_threshold(a.abs())
-    delta_r = math.sqrt(delta_a**2 + delta_v**2)
-    radius = torch.sqrt(v**2 + a**2)
-    strong = torch.nonzero(radius >= delta_r).flatten()
-    weak = torch.nonzero(radius < delta_r).flatten()
-    return strong, weak, delta_r
-
-
-def _gaussian_mi(z_s: torch.Tensor, z_w: torch.Tensor, kernel_var: float) -> float:
-    m = min(z_s.shape[0], z_w.shape[0])
-    gs = torch.exp(-z_s[:m].double() ** 2 / (2 * kernel_var)).flatten()
-    gw = torch.exp(-z_w[:m].double() ** 2 / (2 * kernel_var)).flatten()
-    gs, gw = gs - gs.mean(), gw - gw.mean()
-    den = torch.sqrt((gs * gs).sum() * (gw * gw).sum())
-    eta2 = 0.0 if den == 0 else float(((gs * gw).sum() / den) ** 2)
-    return -0.5 * math.log(max(1.0 - eta2, 1e-12))
-
-
-def adaptive_margin(z_s: torch.Tensor, z_w: torch.Tensor, batch_size: int, c: float = CONFIDENCE_C,
-                    kernel_var: float = 0.2) -> float:
-    """alpha_hat = MI(g(Z_s), g(Z_w)) + Delta(N, K) (Eq. 5, 8), as a plain float (no gradient)."""
-    with torch.no_grad():
-        mi = _gaussian_mi(z_s, z_w, kernel_var)
-        k = int((torch.cdist(z_s.double(), z_w.double()) ** 2 < mi).sum())
-        return mi + math.log(batch_size / c) / (2 * max(k, 1))
+STEP_KEYS = ("av_loss", "critic_loss", "adversarial_loss", "margin", "mi", "delta", "k", "active_share",
+             "n_strong", "n_weak", "threshold", "multiplier")
 
 
-def mutual_information(z_s: torch.Tensor, z_w: torch.Tensor, kernel_var: float = 0.2) -> float:
-    """MI(g(Z_s), g(Z_w)) of Eq. 8 alone, as a plain float."""
-    with torch.no_grad():
-        return _gaussian_mi(z_s, z_w, kernel_var)
+def reading_settings(reading: str) -> dict[str, Setting]:
+    if reading not in READINGS:
+        raise ValueError(f"unknown CAF reading {reading!r}; choose one of {', '.join(READINGS)}")
+    return {**READINGS[reading], **SHARED}
 
 
-class MarginSchedule:
-    """The critic's margin per step: Eq. 5's adaptive alpha_hat, or Table 4's ablations with Delta replaced.
+class CAF(nn.Module):
+    """Critic, adversary and margin of one CAF run; `step` is one iteration of Algorithm 1 in the reading's order.
 
-    ``adaptive``: MI + Delta(N, K); ``constant:KAPPA``: MI + kappa; ``linear:START,SLOPE``: MI + START + SLOPE x
-    `epochs_done` (the trainer sets it: epochs completed before the current one, 0 in the first).
+    ``adversary``: caf | fishergan | spheregan | gramnet (Table 4's critics) or none (the AV step alone);
+    ``margin``: a `MarginSchedule` spec (adaptive, constant:KAPPA, linear:START,SLOPE). state_dict() holds the
+    critic and the Fisher multiplier (``adversary.multiplier``).
     """
 
-    def __init__(self, kind: str = "adaptive", start: float = 0.0, slope: float = 0.0, c: float = CONFIDENCE_C):
-        if kind not in ("adaptive", "constant", "linear"):
-            raise ValueError(f"unknown margin schedule {kind!r}; choose adaptive, constant or linear")
-        self.kind, self.start, self.slope, self.c = kind, float(start), float(slope), c
-        self.epochs_done = 0
-
-    @classmethod
-    def parse(cls, text: str) -> MarginSchedule:
-        """``adaptive`` | ``constant:KAPPA`` | ``linear:START,SLOPE`` (ValueError in one line otherwise)."""
-        kind, sep, rest = text.strip().partition(":")
-        form = "expected adaptive, constant:KAPPA or linear:START,SLOPE"
-        try:
-            values = [float(v) for v in rest.split(",")] if sep else []
-        except ValueError:
-            raise ValueError(f"margin {text!r}: {form}") from None
-        if (kind, len(values)) == ("adaptive", 0):
-            return cls()
-        if (kind, len(values)) == ("constant", 1):
-            return cls("constant", values[0])
-        if (kind, len(values)) == ("linear", 2):
-            return cls("linear", *values)
-        raise ValueError(f"margin {text!r}: {form}")
+    def __init__(self, latent: int, reading: str = "code", margin: str | MarginSchedule = "adaptive",
+                 adversary: str = "caf", critic_widths: tuple[int, ...] | None = None):
+        super().__init__()
+        self.reading = reading
+        s = {k: v.value for k, v in reading_settings(reading).items()}
+        self.values = s
+        if adversary not in (*ADVERSARIES, "none"):
+            raise ValueError(f"unknown adversary {adversary!r}; choose one of {', '.join(ADVERSARIES)} or none")
+        self.adversary_name = adversary
+        self.margin = MarginSchedule.parse(margin) if isinstance(margin, str) else margin
+        self.margin.c, self.margin.kernel_var = s["confidence_c"], s["kernel_var"]
+        widths = (latent, *(critic_widths or s["critic_widths"]))
+        self.critic = Critic(widths, s["critic_dropout"]) if adversary != "none" else None
+        self.adversary = make_adversary(adversary, s["pairs"], s["fisher_constraint"]) if adversary != "none" else None
+        self.av_loss = AVLoss(rmse=s["av_rmse"], moments=s["av_moments"])
 
     @property
-    def spec(self) -> str:
-        return {"adaptive": "adaptive", "constant": f"constant:{self.start:g}",
-                "linear": f"linear:{self.start:g},{self.slope:g}"}[self.kind]
+    def settings(self) -> dict[str, Setting]:
+        """Every setting of this run with its source, for the trainer's listing."""
+        out = dict(reading_settings(self.reading))
+        out["adversary"] = Setting(self.adversary_name, ADVERSARY_SOURCES[self.adversary_name])
+        out["margin"] = Setting(self.margin.spec, MARGIN_SOURCES[self.margin.kind])
+        return out
 
-    def __call__(self, z_s: torch.Tensor, z_w: torch.Tensor, batch_size: int) -> float:
-        if self.kind == "adaptive":
-            return adaptive_margin(z_s, z_w, batch_size, self.c)
-        return mutual_information(z_s, z_w) + self.start + self.slope * self.epochs_done
+    def make_optimizers(self, encoder_params: Iterable[nn.Parameter], head_params: Iterable[nn.Parameter],
+                        lr: float | None = None) -> dict[str, torch.optim.Optimizer]:
+        """One Adam per parameter set with the reading's betas and no weight decay (the trainer may build its own);
+        the fused kernel on CPU and CUDA (the for-loop Adam costs ~6x more per step on ResNet-18's 11M values)."""
+        lr = self.values["lr"] if lr is None else lr
+        groups = {"encoder": list(encoder_params), "head": list(head_params)}
+        if self.critic is not None:
+            groups["critic"] = list(self.critic.parameters())
+        fused = all(p.device.type in ("cpu", "cuda") for ps in groups.values() for p in ps)
+        return {name: torch.optim.Adam(params, lr=lr, betas=self.values["adam_betas"], fused=fused,
+                                       weight_decay=self.values["weight_decay"]) for name, params in groups.items()}
+
+    # ------------------------------------------------------------------ one step
+    def groups(self, va: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, float]:
+        """(strong and weak for the critic, strong and weak for the encoder step, threshold) of a batch's labels."""
+        if self.values["grouping"] == "otsu":
+            strong, weak, threshold = strong_weak_split(va[:, 0], va[:, 1])
+            return strong, weak, strong, weak, threshold
+        strong, weak, threshold = code_groups(va[:, 0], va[:, 1])
+        m = code_critic_count(strong.numel())
+        return strong[:m], weak[:m], strong, weak, threshold
+
+    def step(self, encoder: Callable[[Tensor], Tensor], head: Callable[[Tensor], Tensor], images: Tensor,
+             va: Tensor, optimizers: dict[str, torch.optim.Optimizer], epochs_done: int = 0) -> dict:
+        """One iteration; va is (N, 2) valence, arousal. Returns floats (None for the steps that did not run:
+        an empty strong or weak group leaves only the AV step) under the keys of STEP_KEYS."""
+        self.margin.epochs_done = epochs_done
+        out: dict = dict.fromkeys(STEP_KEYS)
+        strong_c, weak_c, strong_e, weak_e, threshold = self.groups(va)
+        out.update(n_strong=int(strong_c.numel()), n_weak=int(weak_c.numel()),
+                   threshold=threshold if math.isfinite(threshold) else None)  # the code's th can be inf or nan
+        run_critic = self.adversary is not None and strong_c.numel() > 0 and weak_c.numel() > 0
+        dev = images.device
+        for phase in self.values["step_order"]:
+            if phase == "av":
+                out["av_loss"] = self._av_step(encoder, head, images, va, optimizers)
+            elif run_critic and phase == "critic":
+                out.update(self._critic_step(encoder, images[strong_c.to(dev)], images[weak_c.to(dev)],
+                                             images.shape[0], optimizers["critic"]))
+            elif run_critic and phase == "adversarial":
+                out["adversarial_loss"] = self._adversarial_step(encoder, images[strong_e.to(dev)],
+                                                                 images[weak_e.to(dev)], optimizers["encoder"])
+        if self.adversary is not None and run_critic:
+            out["multiplier"] = float(self.adversary.multiplier)
+        return out
+
+    def _av_step(self, encoder, head, images: Tensor, va: Tensor, optimizers) -> float:
+        pred = head(encoder(images))
+        with _fp32(images):
+            loss = self.av_loss(pred.float(), va.float())
+        optimizers["encoder"].zero_grad()
+        optimizers["head"].zero_grad()
+        loss.backward()
+        optimizers["encoder"].step()
+        optimizers["head"].step()
+        return loss.item()
+
+    def _critic_step(self, encoder, x_s: Tensor, x_w: Tensor, batch_size: int, opt: torch.optim.Optimizer) -> dict:
+        self.critic.train()
+        with torch.no_grad():
+            f_s, f_w = _encode_together(encoder, x_s, x_w)
+        z_s, z_w = self.critic(f_s), self.critic(f_w)
+        out: dict = {}
+        margin = None
+        with _fp32(x_s):
+            if self.adversary.uses_margin:
+                pairing = "reverse" if self.values["pairs"] == "reverse" else "truncate"
+                m = self.margin.evaluate(z_s.detach(), z_w.detach(), batch_size, pairing)
+                margin = m.value
+                gaps = self.adversary.hinge_gaps(z_s.detach(), z_w.detach(), margin)
+                out.update(margin=m.value, mi=m.mi, delta=m.delta, k=m.k, active_share=_active_share(gaps))
+            loss = self.adversary.critic_loss(z_s, z_w, margin)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        self.adversary.after_critic_step()
+        out["critic_loss"] = loss.item()
+        return out
+
+    def _adversarial_step(self, encoder, x_s: Tensor, x_w: Tensor, opt: torch.optim.Optimizer) -> float:
+        self.critic.train()
+        frozen = [p for p in self.critic.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            f_s, f_w = _encode_together(encoder, x_s, x_w)
+            z_w = self.critic(f_w)
+            z_s = self.critic(f_s) if self.adversary.encoder_needs_strong else None
+            with _fp32(x_w):
+                loss = self.values["adversarial_scale"] * self.adversary.encoder_loss(z_s, z_w)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        return loss.item()
 
 
-class Critic(nn.Module):
-    """f_c: an MLP from the encoder's latent vector to z, ReLU between its Linear layers (see the module).
-
-    ``widths`` runs from the input width to z's: C -> 2C -> C by default, or a network's own (CAF's tuned
-    AlexNet: the public code's 9216 -> 64 -> 32 -> 16); `breg_models.latent.critic_widths` picks them.
-    """
-
-    def __init__(self, widths: Sequence[int]):
-        super().__init__()
-        widths = [int(w) for w in widths]
-        if len(widths) < 2 or min(widths) < 1:
-            raise ValueError(f"the critic needs an input and an output width, got {widths}")
-        layers: list[nn.Module] = []
-        for a, b in zip(widths[:-1], widths[1:], strict=True):
-            layers += [nn.Linear(a, b), nn.ReLU()]
-        self.net = nn.Sequential(*layers[:-1])
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.net(features).float()  # the losses' cdist in float32 under autocast
+def _encode_together(encoder, x_s: Tensor, x_w: Tensor) -> tuple[Tensor, Tensor]:
+    """The encoder's latent of the strong and the weak samples from one forward of both (see the module)."""
+    f = encoder(torch.cat([x_s, x_w]))
+    return f[: x_s.shape[0]], f[x_s.shape[0]:]
 
 
-def critic_loss(z_s: torch.Tensor, z_w: torch.Tensor, margin: float) -> torch.Tensor:
-    """Eq. 7, minimised: mean D^2 over strong pairs + mean max(0, margin - D^2) / 2 over cross pairs."""
-    if z_s.shape[0] == 0 or z_w.shape[0] == 0:
-        raise ValueError("the critic loss needs at least one strong and one weak sample")
-    d_ss = torch.cdist(z_s, z_s) ** 2
-    iu = torch.triu_indices(z_s.shape[0], z_s.shape[0], offset=1, device=z_s.device)
-    intra = d_ss[iu[0], iu[1]].mean() if iu.shape[1] else z_s.new_zeros(())
-    inter = torch.relu(margin - torch.cdist(z_s, z_w) ** 2).mean()
-    return intra + 0.5 * inter
-
-
-def adversarial_loss(z_w: torch.Tensor) -> torch.Tensor:
-    """L_adv = -(1/N_w) sum_i z_{w_i} (Algorithm 1, line 7), averaged over the feature dimensions too."""
-    return -z_w.mean()
-
-
-def _set_grad(params: Iterable[nn.Parameter], flag: bool) -> None:
-    for p in params:
-        p.requires_grad_(flag)
-
-
-def caf_training_step(
-    encoder: nn.Module,
-    critic: nn.Module,
-    regressor: nn.Module,
-    images: torch.Tensor,
-    va: torch.Tensor,
-    opt_critic: torch.optim.Optimizer,
-    opt_encoder: torch.optim.Optimizer,
-    opt_av: torch.optim.Optimizer,
-    av_loss: nn.Module | None = None,
-    c: float = CONFIDENCE_C,
-    margin_fn: Callable[[torch.Tensor, torch.Tensor, int], float] | None = None,
-) -> dict[str, float]:
-    """One iteration of Algorithm 1 (lines 3-8); va is (N, 2) with columns valence, arousal.
-
-    opt_critic holds the critic's parameters, opt_encoder the encoder's, opt_av the encoder's and the
-    regressor's. ``margin_fn(z_s, z_w, N)`` gives the margin (default: `adaptive_margin` with ``c``; a
-    `MarginSchedule` for Table 4's ablations). If a group is empty the critic and adversarial steps are
-    skipped (reported as None) and only the AV step runs.
-    """
-    av_loss = AVLoss() if av_loss is None else av_loss
-    strong, weak, delta_r = strong_weak_split(va[:, 0], va[:, 1])  # line 3
-    out: dict[str, float | None] = {"delta_r": delta_r, "n_strong": int(strong.numel()),
-                                    "n_weak": int(weak.numel()), "margin": None,
-                                    "critic_loss": None, "adversarial_loss": None}
-    strong, weak = strong.to(images.device), weak.to(images.device)
-    if strong.numel() and weak.numel():
-        z_s = critic(encoder(images[strong]).detach())  # lines 4-6: only the critic learns here
-        z_w = critic(encoder(images[weak]).detach())
-        margin = (margin_fn(z_s, z_w, images.shape[0]) if margin_fn is not None
-                  else adaptive_margin(z_s, z_w, images.shape[0], c))
-        loss_c = critic_loss(z_s, z_w, margin)
-        opt_critic.zero_grad()
-        loss_c.backward()
-        opt_critic.step()
-        _set_grad(critic.parameters(), False)  # line 7: freeze the critic, train the encoder
-        loss_adv = adversarial_loss(critic(encoder(images[weak])))
-        opt_encoder.zero_grad()
-        loss_adv.backward()
-        opt_encoder.step()
-        _set_grad(critic.parameters(), True)
-        out.update(margin=margin, critic_loss=loss_c.item(), adversarial_loss=loss_adv.item())
-    loss_av = av_loss(regressor(encoder(images)), va)  # line 8
-    opt_av.zero_grad()
-    loss_av.backward()
-    opt_av.step()
-    out["av_loss"] = loss_av.item()
-    return out
+def _fp32(like: Tensor):
+    """Autocast off for the losses: distances, solves and correlations in float32 (or float64 where asked)."""
+    return torch.autocast(like.device.type, enabled=False)

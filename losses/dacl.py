@@ -94,7 +94,10 @@ class SparseCenterLoss(nn.Module):
         self.lam = float(lam)
         self.eps = float(eps)
         centers = torch.empty(self.num_classes, self.feat_dim)
-        nn.init.kaiming_normal_(centers)  # "initialized using the He initialization method"
+        # "initialized using the He initialization method": the authors' code (loss.py) applies it to the
+        # transposed (feat_dim, num_classes) matrix, so the fan-in is the class count: std sqrt(2 / K)
+        # (0.53 for 7 classes), not sqrt(2 / feat_dim) (0.06 for 512 features).
+        nn.init.kaiming_normal_(centers.t())
         self.register_buffer("centers", centers)
 
     def _check(self, feat: torch.Tensor, attn: torch.Tensor, labels: torch.Tensor) -> None:

@@ -10,7 +10,7 @@ import pandas as pd
 from scipy import stats
 
 from . import published
-from .dacl_caf_tables import CAF_MARGINS, CAF_NETS
+from .dacl_caf_tables import CAF_NETS, caf_table4_row
 from .render import render
 
 SIGNIFICANCE = 0.05
@@ -28,13 +28,11 @@ def _metrics(preset: str, task: str) -> list[str]:
 
 
 def _caf_published(model: str, variant: str, metric: str) -> pd.Series | None:
-    """CAF Table 4's cell for a network, a method ("plain" or "caf:MARGIN") and a metric."""
+    """CAF Table 4's cell for a network, a method ("caf|caf_margin=..." or "caf|caf_adversary=...") and a metric."""
+    kind, *options = variant.split("|")
     net = CAF_NETS.get(model)
-    margin = variant.partition(":")[2]
-    row = f"adversarial_{net}_no_critic" if variant == "plain" else f"ours_{CAF_MARGINS.get(margin)}_{net}"
-    if net is None or (variant != "plain" and margin not in CAF_MARGINS):
-        return None
-    return published.lookup("caf", 4, row, f"affectnet_{metric}")
+    row = None if net is None else caf_table4_row(net, {"method": kind, **dict(o.split("=", 1) for o in options)})
+    return None if row is None else published.lookup("caf", 4, row, f"affectnet_{metric}")
 
 
 def _published(preset: str, model: str, bypass: str, task: str, metric: str = "") -> float | None:
@@ -115,8 +113,8 @@ def ablation_frame(rows: list[dict]) -> pd.DataFrame:
 
 def render_ablation(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
     frame = ablation_frame(rows)
-    notes = ["variant: the bypass, or for caf_table4 the training method (plain: the AV loss without the critic; "
-             "caf:MARGIN: CAF's Algorithm 1 with that margin).",
+    notes = ["variant: the bypass, or for caf_table4 the training method (caf: CAF's Algorithm 1 with Delta; "
+             "caf_margin=...: another margin; caf_adversary=...: another critic, or none, the AV loss alone).",
              f"p_value: two-sided paired t-test over seeds against the preset's reference variant ('vs'); "
              f"exceeds_seed_noise when p < {SIGNIFICANCE}.",
              "published_affectnet: the paper's AffectNet figure for the same cell and metric (accuracy as a "

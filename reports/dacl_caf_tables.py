@@ -27,11 +27,17 @@ CAF_NETS = {"tv_resnet18": "resnet18", "tv_alexnet_tuned": "alexnet_tuned"}
 # CAF Table 4's margins as `--caf-margin` spells them -> the row's middle name.
 CAF_MARGINS = {"adaptive": "delta", "constant:0.2": "constant_kappa", "linear:0.1,0.005": "linear_kappa"}
 # Published rows a run of this harness can fill (the rest cite methods not implemented here).
-DACL_RUNNABLE = {"dacl", "softmax_loss"}
+DACL_RUNNABLE = {"dacl", "softmax_loss", "center_loss_ref35"}
+# bench.train's loss -> DACL's published row and the method's name
+DACL_LOSSES = {"dacl": ("dacl", "DACL"), "ce": ("softmax_loss", "softmax loss"),
+               "center": ("center_loss_ref35", "center loss")}
+# CAF Table 4's other critics as `--caf-adversary` names them -> the row's last name and the line's
+CAF_ADVERSARIES = {"none": ("no_critic", "AV loss, no critic"), "fishergan": ("fishergan", "FisherGAN critic"),
+                   "spheregan": ("spheregan", "SphereGAN critic"), "gramnet": ("gramnet", "GRAM-net critic")}
 CAF_RUNNABLE = {f"ours_{net}" for net in CAF_NETS.values()} | {
     f"{kind}_{net}" for net in CAF_NETS.values() for kind in ("ours_delta", "ours_constant_kappa",
                                                               "ours_linear_kappa")} | {
-    f"adversarial_{net}_no_critic" for net in CAF_NETS.values()}
+    f"adversarial_{net}_{row}" for net in CAF_NETS.values() for row, _ in CAF_ADVERSARIES.values()}
 
 
 def _title(model: str) -> str:
@@ -46,20 +52,25 @@ def _method(config: dict) -> str:
     return str(config.get("method", "plain"))
 
 
+def _adversary(config: dict) -> str:
+    """The run's critic: CAF's own ("caf"), one of Table 4's others, or "none" (a plain AV-loss run too)."""
+    return str(config.get("caf_adversary", "caf")) if _method(config) == "caf" else "none"
+
+
 # ---------------------------------------------------------------- DACL
 def _dacl_runs(rows: list[dict]) -> list[Run]:
-    """Runs with the DACL loss, and the softmax (ce) baseline of a DACL reproduction."""
+    """Runs with the DACL loss or center loss, and the softmax (ce) baseline of a DACL reproduction."""
     return group_runs(r for r in rows if r["config"].get("task", "categorical") == "categorical"
-                      and (r["config"].get("loss") == "dacl"
+                      and (r["config"].get("loss") in ("dacl", "center")
                            or (r["config"].get("loss") == "ce" and r["config"].get("paper") == "dacl")))
 
 
 def _dacl_reference(run: Run) -> str | None:
-    return {"dacl": "dacl", "ce": "softmax_loss"}.get(run.config.get("loss"))
+    return DACL_LOSSES.get(run.config.get("loss"), (None,))[0]
 
 
 def _dacl_label(run: Run) -> str:
-    return f"{_title(run.model)} + {'DACL' if run.config.get('loss') == 'dacl' else 'softmax loss'}"
+    return f"{_title(run.model)} + {DACL_LOSSES[run.config.get('loss')][1]}"
 
 
 def _dacl_table(table: str, database: str, runs: list[Run], fmt: str, caption: str, extra: list[str],
@@ -110,9 +121,10 @@ PARAMS_NOTE = "CAF prints each network's parameters; `python -m bench.flops` cou
 
 
 def _ablation(config: dict) -> bool:
-    """A Table 4 line: CAF with a margin other than Delta, or a CAF reproduction's run without the critic."""
+    """A Table 4 line: CAF with a margin other than Delta or another critic, or a CAF reproduction's run without
+    the critic."""
     if _method(config) == "caf":
-        return config.get("caf_margin", "adaptive") != "adaptive"
+        return config.get("caf_margin", "adaptive") != "adaptive" or _adversary(config) != "caf"
     return config.get("paper") == "caf"
 
 
@@ -124,8 +136,8 @@ def _caf_runs(rows: list[dict], ablation: bool) -> list[Run]:
 
 def _caf_label(run: Run) -> str:
     c = run.config
-    if _method(c) != "caf":
-        return f"{_title(run.model)} + AV loss, no critic"
+    if _adversary(c) != "caf":
+        return f"{_title(run.model)} + {CAF_ADVERSARIES[_adversary(c)][1]}"
     margin = c.get("caf_margin", "adaptive")
     kind, _, value = margin.partition(":")
     shown = {"adaptive": "Delta", "constant": f"constant kappa {value}", "linear": f"linear kappa' {value}"}
@@ -139,16 +151,22 @@ def _caf_reference(table: str):
         net = CAF_NETS.get(run.model, "resnet18")
         if table != "4":
             return f"ours_{net}"
-        if _method(run.config) != "caf":
-            return f"adversarial_{net}_no_critic"
-        kind = CAF_MARGINS.get(run.config.get("caf_margin", "adaptive"))
-        return None if kind is None else f"ours_{kind}_{net}"
+        return caf_table4_row(net, run.config)
     return reference
 
 
+def caf_table4_row(net: str, config: dict) -> str | None:
+    """CAF Table 4's row for a run of its network ``net`` (resnet18, alexnet_tuned): its critic, or CAF's critic
+    with its margin (None for a margin the table does not print)."""
+    if _adversary(config) != "caf":
+        return f"adversarial_{net}_{CAF_ADVERSARIES[_adversary(config)][0]}"
+    kind = CAF_MARGINS.get(config.get("caf_margin", "adaptive"))
+    return None if kind is None else f"ours_{kind}_{net}"
+
+
 def _caf_absorbs(run: Run) -> bool:
-    """CAF's own network under CAF's own settings (Delta, or a margin Table 4 prints, or no critic)."""
-    return run.model in CAF_NETS and (_method(run.config) != "caf"
+    """CAF's own network under CAF's own settings (Delta, or a margin Table 4 prints, or a critic it prints)."""
+    return run.model in CAF_NETS and (_adversary(run.config) != "caf"
                                       or run.config.get("caf_margin", "adaptive") in CAF_MARGINS)
 
 
@@ -156,8 +174,7 @@ def _caf_table(table: str, databases: tuple[str, ...], parts, runs: list[Run], f
                extra: list[str]) -> str:
     spec = Comparison("caf", table, databases, parts, reference=_caf_reference(table), label=_caf_label,
                       absorb=_caf_absorbs, runnable=lambda row: row in CAF_RUNNABLE, name_column="Method",
-                      not_runnable="the methods the paper compares with (and Table 4's GramNet, SphereGAN and "
-                                   "FisherGAN critics) are not part of this harness.")
+                      not_runnable="the methods the paper compares with are not part of this harness.")
     lines, notes = spec.build(runs, CAF_FILL)
     notes.append("CAF's lines are its ResNet-18 and tuned AlexNet (`tv_resnet18`, `tv_alexnet_tuned`) trained here "
                  "by Algorithm 1 (`bench.train --method caf`); other networks are extra lines compared with CAF's "
@@ -188,8 +205,9 @@ def render_caf_table3(rows: list[dict], fmt: str = "markdown", caption: str = ""
 
 
 def render_caf_table4(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
-    """CAF Table 4, the ablation on AffectNet: CAF's encoders without the critic, with Delta (the Table 1 runs),
-    and with the constant and linear margins. `bench.ablation --preset caf_table4` runs it over seeds."""
+    """CAF Table 4, the ablation on AffectNet: CAF's encoders without the critic, with FisherGAN, SphereGAN and
+    GRAM-net critics, with Delta (the Table 1 runs), and with the constant and linear margins.
+    `bench.ablation --preset caf_table4` runs it over seeds."""
     runs = [run for run in _caf_runs(rows, True) + _caf_runs(rows, False)
             if run.database not in ("affwild", "afewva") and (_ablation(run.config) or _caf_absorbs(run))]
     return _caf_table("4", ("affectnet",), _dimensional((RMSE, SAGR, CCC)), runs, fmt, caption, [PARAMS_NOTE])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -32,9 +33,9 @@ DATABASES = {"affectnet": "AffectNet", "fer2013": "FER2013", "affwild": "Aff-Wil
 _NETWORK = re.compile(r"(resnet|bregnet|bregnext)(\d+)")
 _FAMILY_TITLES = {"resnet": "ResNet", "bregnet": "BReG-Net", "bregnext": "BReG-NeXt"}
 
-VALUE_NOTE = ("Measured: this harness's evaluation rows (`evaluate`), the mean over seeds where a line has several; "
-              "published: the paper's value as printed; difference = measured - published, in the published unit "
-              "(accuracy in %: the measured fraction x 100).")
+VALUE_NOTE = ("Measured: this harness's evaluation rows (`evaluate`), the mean ± sd over seeds where a line "
+              "has several; published: the paper's value as printed; difference = measured - published, in the "
+              "published unit (accuracy in %: the measured fraction x 100).")
 SPLIT_NOTE = ("Only lines of split 'val' are compared with the published values, which are on the validation "
               "sets (AffectNet and Aff-Wild have no public test split; FER2013's val is PublicTest); lines of other "
               "splits, or of data the paper did not use (synth), show '-' as published.")
@@ -93,6 +94,11 @@ class Run:
     def metrics(self) -> dict:
         keys = dict.fromkeys(k for r in self.rows for k in r["metrics"])
         return {k: _mean([r["metrics"].get(k) for r in self.rows]) for k in keys}
+
+    def spread(self, key: str) -> float | None:
+        """The sample standard deviation of a metric over the line's seeds (None for fewer than two)."""
+        values = [float(v) for r in self.rows if _number(v := r["metrics"].get(key))]
+        return statistics.stdev(values) if len(values) > 1 else None
 
     @property
     def database(self) -> str:
@@ -163,12 +169,16 @@ class Line:
         self.values[column] = value
         self.texts[column] = text if text is not None else (EMPTY if value is None else str(value))
 
-    def compare(self, label: str, measured: float | None, cell: pd.Series | None, unit: str) -> None:
-        """``label``, ``label (pub.)`` and ``label (diff.)``: measured (already in the published unit), the
-        published value as printed, and measured - published."""
+    def compare(self, label: str, measured: float | None, cell: pd.Series | None, unit: str,
+                sd: float | None = None) -> None:
+        """``label``, ``label (pub.)`` and ``label (diff.)``: measured (already in the published unit; the mean
+        +- sd over seeds where ``sd`` is given), the published value as printed, and measured - published."""
         unit = cell["unit"] if cell is not None else unit
         digits = DECIMALS.get(unit, 4)
-        self.put(label, measured, None if measured is None else f"{measured:,.{digits}f}")
+        spread = "" if sd is None else f" ± {sd:,.{digits}f}"
+        self.put(label, measured, None if measured is None else f"{measured:,.{digits}f}{spread}")
+        if sd is not None:
+            self.values[f"{label} (sd)"] = sd
         pub = None if cell is None else float(cell["value"])
         self.put(f"{label} (pub.)", pub, None if cell is None else str(cell["printed"]))
         diff = None if measured is None or pub is None else measured - pub
@@ -254,10 +264,11 @@ class Comparison:
             filled = False
             for metric in metrics:
                 cell = self._cell(row, db, metric)
-                measured = None if run is None else to_unit(run.metrics.get(metric.key),
-                                                            cell["unit"] if cell is not None else metric.unit)
+                unit = cell["unit"] if cell is not None else metric.unit
+                measured = None if run is None else to_unit(run.metrics.get(metric.key), unit)
+                sd = None if run is None else to_unit(run.spread(metric.key), unit)
                 filled |= cell is not None or measured is not None
-                line.compare(metric.label, measured, cell, metric.unit)
+                line.compare(metric.label, measured, cell, metric.unit, sd)
             line.put("Source", source)
             if filled:
                 out.append(line)

@@ -34,7 +34,8 @@ def render(frame: pd.DataFrame, fmt: str = "markdown", caption: str = "", notes:
 # commands below are right in every encoding.
 _LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
                   "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "|": r"\textbar{}", "<": r"\textless{}", ">": r"\textgreater{}"}
+                  "|": r"\textbar{}", "<": r"\textless{}", ">": r"\textgreater{}",
+                  "±": r"$\pm$"}
 
 # What a generated table uses, and the package that defines it (all in texlive-latex-base/-recommended).
 _LATEX_NEEDS = {r"\toprule": "booktabs", r"\resizebox": "graphicx"}

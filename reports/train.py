@@ -10,7 +10,8 @@ from .rows import flat_frame, render_frame
 # method / caf_margin / optimizer appear only in runs that set them (dropped below when no row has them)
 CONFIG = ["model", "data", "task", "loss", "method", "caf_margin", "optimizer", "bypass", "batch_size", "device",
           "epoch"]
-METRICS = ["train_loss", "accuracy", "macro_f1", "rmse_total", "ccc_valence", "ccc_arousal", "best_so_far"]
+METRICS = ["train_loss", "accuracy", "macro_f1", "rmse_total", "ccc_valence", "ccc_arousal", "holdout_accuracy",
+           "holdout_rmse_total", "best_so_far"]
 TIMINGS = ["epoch_s", "images_per_s", "lr"]
 
 
@@ -26,5 +27,7 @@ def train_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def render_train(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
-    notes = ["Validation metrics after each epoch; best_so_far marks the epoch saved as best.pt."]
+    notes = ["Validation metrics after each epoch; best_so_far marks the epoch saved as best.pt, picked on the "
+             "held-out part of the training set (holdout_*) where the run holds one out, else on the validation "
+             "split."]
     return render_frame(train_frame(rows), fmt, caption=caption or "Training runs (per epoch)", notes=notes)

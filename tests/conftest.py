@@ -8,6 +8,8 @@
   by the interpreter's truncation, so a CI pass in bf16 means what a GPU pass means.
 - Every test runs in its own empty folder, so entry points' default paths (results/, checkpoints/) never
   write into the checkout.
+- The decoded data cache (`bench.data.cache`, BREG_CACHE_DIR) goes to one folder of the session, never into the
+  user's ~/.cache; subprocesses inherit it.
 """
 
 import os
@@ -25,3 +27,11 @@ if os.environ["TRITON_INTERPRET"] == "1":
 @pytest.fixture(autouse=True)
 def _scratch_cwd(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _data_cache_dir(tmp_path_factory):
+    patch = pytest.MonkeyPatch()
+    patch.setenv("BREG_CACHE_DIR", str(tmp_path_factory.mktemp("breg-cache")))
+    yield
+    patch.undo()

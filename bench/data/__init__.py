@@ -1,11 +1,18 @@
-"""Data sets as uint8 tensors on any device: `load_dataset('synth' | 'fer2013:PATH' | 'affectnet:PATH' |
-'affectnet7:PATH' | 'rafdb:PATH' | 'affwild:PATH' | 'afewva:PATH', split)`, plus the batched augmentation and
-normalisation that run where the data sits."""
+"""Data sets as uint8 images on any device or streamed from disk: `load_dataset('synth' | 'fer2013:PATH' |
+'affectnet:PATH' | 'affectnet7:PATH' | 'rafdb:PATH' | 'affwild:PATH' | 'afewva:PATH', split)` (file-backed sets
+through the decoded cache, `bench.data.cache`), `BatchFeed` and `choose_data_path` to serve batches from disk
+in bounded memory, plus the batched augmentation and normalisation that run where the data sits."""
 
 from __future__ import annotations
 
 from .augment import MEAN, AugmentConfig, augment, augment_and_normalise, normalise
+from .cache import CACHE_ENV, cache_root, cached_dataset
+from .data_path import choose_data_path, footprint
 from .dataset import AFFECTNET7_CLASSES, AFFECTNET_CLASSES, FER2013_CLASSES, RAFDB_CLASSES, DataError, Dataset
+from .disk import DiskImages
+from .errors import CacheCorruptError, CacheFullError
+from .feed import BatchFeed
+from .index import Index
 from .synth import make_synth
 
 SOURCES = ("synth", "fer2013", "affectnet", "affectnet7", "rafdb", "affwild", "afewva")
@@ -29,53 +36,69 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return name, path or None
 
 
-def load_dataset(spec: str, split: str = "train", *, size: int = 64, seed: int = 0, device="cpu",
-                 synth_n: int | None = None, num_classes: int | None = None, balance="uniform",
-                 **options) -> Dataset:
-    """Load one split as a `Dataset` of uint8 (N, 3, size, size) images on ``device``.
-
-    ``synth_n``, ``num_classes`` (8 or 7) and ``balance`` shape synth; ``options`` go to the file loaders
-    (``skip_missing``/``limit`` for AffectNet, ``skip_missing`` for RAF-DB, ``val_sequences``/``stride`` for
-    Aff-Wild, ``val_fraction``/``stride``/``crop``/``margin`` for AFEW-VA). ``affectnet7`` is AffectNet without
-    contempt (7 classes); RAF-DB's val split is its test set (it has no other)."""
+def index_dataset(spec: str, split: str = "train", *, seed: int = 0, **options) -> Index:
+    """The rows of one split of a file-backed set (labels, and the images to decode as jobs), read from its label
+    files and checked, without decoding an image: what `load_dataset` decodes through the cache, and what a dry
+    run counts. ``options`` as for `load_dataset`."""
     name, path = parse_spec(spec)
+    if name == "synth":
+        raise ValueError("synth has no files to index: it is generated in memory")
+    if split not in SPLITS and not (name in DIMENSIONAL_ONLY and split == "all"):
+        raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
+    if name == "fer2013":
+        from .fer2013 import index_fer2013
+
+        return index_fer2013(path, split, **options)
+    if name in ("affectnet", "affectnet7"):
+        from .affectnet import index_affectnet
+
+        if split == "test":
+            raise ValueError("AffectNet's test set is not public; its validation set is the paper's test set")
+        return index_affectnet(path, split, num_classes=7 if name == "affectnet7" else 8, **options)
+    if name == "rafdb":
+        from .rafdb import index_rafdb
+
+        return index_rafdb(path, split, **options)
+    if name == "afewva":
+        from .afewva import index_afewva
+
+        if split == "test":
+            raise ValueError("AFEW-VA has no test split; use train / val (val holds out whole actors)")
+        return index_afewva(path, split, seed=seed, **options)
+    from .affwild import index_affwild
+
+    if split == "test":
+        raise ValueError("Aff-Wild's test set is not public; use the train / val split")
+    return index_affwild(path, split, seed=seed, **options)
+
+
+def load_dataset(spec: str, split: str = "train", *, size: int = 64, seed: int = 0, device=None,
+                 synth_n: int | None = None, num_classes: int | None = None, balance="uniform",
+                 cache_dir=None, **options) -> Dataset:
+    """Load one split as a `Dataset` of uint8 (N, 3, size, size) images.
+
+    File-backed sets are decoded once into the decoded cache (``cache_dir``, else ``$BREG_CACHE_DIR``, else
+    ``~/.cache/breg-harness``; `bench.data.cache`) and come back disk-backed (``images`` a `DiskImages`) unless
+    ``device`` is given, which makes them resident there; synth is generated in memory (on ``device``, default
+    the CPU). ``synth_n``, ``num_classes`` (8 or 7) and ``balance`` shape synth; ``options`` go to the file
+    loaders (``skip_missing``/``limit`` for AffectNet, ``skip_missing`` for RAF-DB, ``val_sequences``/``stride``
+    for Aff-Wild, ``val_fraction``/``stride``/``crop``/``margin`` for AFEW-VA). ``affectnet7`` is AffectNet
+    without contempt (7 classes); RAF-DB's val split is its test set (it has no other)."""
+    name, _ = parse_spec(spec)
     if split not in SPLITS and not (name in DIMENSIONAL_ONLY and split == "all"):
         raise ValueError(f"unknown split {split!r}; choose one of: {', '.join(SPLITS)}")
     if name == "synth":
         n = synth_n if synth_n is not None else SYNTH_SIZES[split]
         return make_synth(n, seed=seed + SYNTH_SPLIT_SEED[split], size=size, num_classes=num_classes or 8,
-                          balance=balance, device=device, **options)
-    if name == "fer2013":
-        from .fer2013 import load_fer2013
-
-        ds = load_fer2013(path, split, size, **options)
-    elif name in ("affectnet", "affectnet7"):
-        from .affectnet import load_affectnet
-
-        if split == "test":
-            raise ValueError("AffectNet's test set is not public; its validation set is the paper's test set")
-        ds = load_affectnet(path, split, size, num_classes=7 if name == "affectnet7" else 8, **options)
-    elif name == "rafdb":
-        from .rafdb import load_rafdb
-
-        ds = load_rafdb(path, split, size, **options)
-    elif name == "afewva":
-        from .afewva import load_afewva
-
-        if split == "test":
-            raise ValueError("AFEW-VA has no test split; use train / val (val holds out whole actors)")
-        ds = load_afewva(path, split, size, seed=seed, **options)
-    else:
-        from .affwild import load_affwild
-
-        if split == "test":
-            raise ValueError("Aff-Wild's test set is not public; use the train / val split")
-        ds = load_affwild(path, split, size, seed=seed, **options)
-    return ds.to(device)
+                          balance=balance, device=device or "cpu", **options)
+    ds = cached_dataset(index_dataset(spec, split, seed=seed, **options), size, cache_dir)
+    return ds if device is None else ds.to(device)
 
 
 __all__ = [
-    "AFFECTNET7_CLASSES", "AFFECTNET_CLASSES", "DEFAULT_NUM_CLASSES", "DIMENSIONAL_ONLY", "FER2013_CLASSES", "MEAN",
-    "RAFDB_CLASSES", "SOURCES", "AugmentConfig", "DataError", "Dataset",
-    "augment", "augment_and_normalise", "load_dataset", "make_synth", "normalise", "parse_spec",
+    "AFFECTNET7_CLASSES", "AFFECTNET_CLASSES", "CACHE_ENV", "DEFAULT_NUM_CLASSES", "DIMENSIONAL_ONLY",
+    "FER2013_CLASSES", "MEAN", "RAFDB_CLASSES", "SOURCES", "AugmentConfig", "BatchFeed", "CacheCorruptError",
+    "CacheFullError", "DataError", "Dataset", "DiskImages", "Index", "augment", "augment_and_normalise",
+    "cache_root", "cached_dataset", "choose_data_path", "footprint", "index_dataset", "load_dataset", "make_synth",
+    "normalise", "parse_spec",
 ]

@@ -27,10 +27,10 @@ import random
 from pathlib import Path
 from typing import NamedTuple
 
-import torch
-
+from .cache import cached_dataset
 from .dataset import DataError, Dataset
-from .images import read_faces
+from .images import Job
+from .index import Index
 
 SCALE = 10
 VAL_FRACTION = 0.2
@@ -153,9 +153,16 @@ def validation_clips(root: Path, clips: list[Clip], fraction: float = VAL_FRACTI
 
 
 def load_afewva(path: str | Path, split: str = "train", size: int = 64, val_fraction: float = VAL_FRACTION,
-                stride: int = 1, seed: int = 0, crop: bool = True, margin: float = MARGIN) -> Dataset:
-    """``stride`` keeps every stride-th annotated frame of a clip (consecutive frames are near duplicates)."""
-    root = Path(path)
+                stride: int = 1, seed: int = 0, crop: bool = True, margin: float = MARGIN, cache_dir=None) -> Dataset:
+    """``stride`` keeps every stride-th annotated frame of a clip (consecutive frames are near duplicates). Images
+    come from the decoded cache (`bench.data.cache`); ``groups`` is each frame's clip."""
+    return cached_dataset(index_afewva(path, split, val_fraction, stride, seed, crop, margin), size, cache_dir)
+
+
+def index_afewva(path: str | Path, split: str = "train", val_fraction: float = VAL_FRACTION, stride: int = 1,
+                 seed: int = 0, crop: bool = True, margin: float = MARGIN) -> Index:
+    """The annotated frames of one split, checked, without decoding an image."""
+    root = Path(path).absolute()
     if split not in ("train", "val", "all"):
         raise ValueError(f"AFEW-VA splits are train, val, all; not {split!r}")
     if stride < 1:
@@ -163,17 +170,21 @@ def load_afewva(path: str | Path, split: str = "train", size: int = 64, val_frac
     clips = [read_clip(clip_id, folder, crop, margin) for clip_id, folder in find_clips(root)]
     held = validation_clips(root, clips, val_fraction, seed) if split != "all" else set()
     chosen = [c for c in clips if split == "all" or (c.id in held) == (split == "val")]
-    jobs, va = [], []
+    jobs, va, groups = [], [], []
     for clip in chosen:
         for key, valence, arousal, box in clip.frames[::stride]:
             where = f"{clip.folder / clip.id}.json (frame {key})"
             image = next((clip.folder / f"{key}{s}" for s in IMAGE_SUFFIXES if (clip.folder / f"{key}{s}").is_file()),
                          clip.folder / f"{key}{IMAGE_SUFFIXES[0]}")
-            jobs.append((image, box, where))
+            jobs.append(Job(image, box, where))
             va.append((valence, arousal))
+            groups.append(clip.id)
     if not jobs:
         raise DataError(f"{root}: no frames for the {split} split")
-    images, _, _ = read_faces(jobs, size)
-    return Dataset("afewva", images, va=torch.tensor(va, dtype=torch.float32),
-                   info={"source": str(root), "split": split, "clips": [c.id for c in chosen],
-                         "actors": sorted({c.actor for c in chosen}), "skipped": {}})
+    label_files = [c.folder / f"{c.id}.json" for c in clips]  # every clip's actor decides the split
+    label_files += [root / "validation.txt"] if (root / "validation.txt").is_file() else []
+    key = {"path": str(root), "val_fraction": val_fraction, "stride": stride, "seed": seed, "crop": crop,
+           "margin": margin}
+    return Index("afewva", split, key, label_files, jobs, va=va, groups=groups,
+                 info={"source": str(root), "split": split, "clips": [c.id for c in chosen],
+                       "actors": sorted({c.actor for c in chosen}), "skipped": {}})

@@ -15,13 +15,12 @@ unless ``skip_missing=True`` (then counted and warned).
 from __future__ import annotations
 
 import csv
-import warnings
 from pathlib import Path
 
-import torch
-
+from .cache import cached_dataset
 from .dataset import AFFECTNET7_CLASSES, AFFECTNET_CLASSES, DataError, Dataset
-from .images import read_faces
+from .images import Job
+from .index import Index
 
 FILES = {"train": "training.csv", "val": "validation.csv"}
 COLUMNS = ("subDirectory_filePath", "face_x", "face_y", "face_width", "face_height", "facial_landmarks",
@@ -36,10 +35,16 @@ def image_root(root: Path) -> Path:
 
 
 def load_affectnet(path: str | Path, split: str = "train", size: int = 64, skip_missing: bool = False,
-                   limit: int | None = None, num_classes: int = 8) -> Dataset:
+                   limit: int | None = None, num_classes: int = 8, cache_dir=None) -> Dataset:
     """``limit`` keeps the first that many usable rows (quick looks at a large release); ``num_classes``
-    8 keeps contempt, 7 drops its rows."""
-    root = Path(path)
+    8 keeps contempt, 7 drops its rows. Images come from the decoded cache (`bench.data.cache`)."""
+    return cached_dataset(index_affectnet(path, split, skip_missing, limit, num_classes), size, cache_dir)
+
+
+def index_affectnet(path: str | Path, split: str = "train", skip_missing: bool = False, limit: int | None = None,
+                    num_classes: int = 8) -> Index:
+    """The rows of one split's CSV, checked, without decoding an image."""
+    root = Path(path).absolute()
     if split not in FILES:
         raise ValueError(f"AffectNet splits are {', '.join(FILES)}, not {split!r}")
     if num_classes not in (7, 8):
@@ -48,7 +53,7 @@ def load_affectnet(path: str | Path, split: str = "train", size: int = 64, skip_
     csv_path = root / FILES[split]
     if not csv_path.is_file():
         raise FileNotFoundError(f"AffectNet {split} CSV not found: {csv_path}")
-    images_at = image_root(root)
+    images_at = f"{image_root(root)}/"  # joined as text: a Path per row is most of the time indexing takes
     jobs, labels, va = [], [], []
     skipped: dict[str, int] = {}
     with open(csv_path, newline="") as fh:
@@ -83,21 +88,15 @@ def load_affectnet(path: str | Path, split: str = "train", size: int = 64, skip_
                 raise DataError(f"{where}: valence {valence} / arousal {arousal} outside [-1, 1]")
             if box[2] <= 0 or box[3] <= 0:
                 raise DataError(f"{where}: face box {box} has no area")
-            jobs.append((images_at / row[col["subDirectory_filePath"]].strip(), box, where))
+            jobs.append(Job(images_at + row[col["subDirectory_filePath"]].strip(), box, where))
             labels.append(expression)
             va.append((valence, arousal))
             if limit is not None and len(jobs) >= limit:
                 break
-    images, kept, unreadable = read_faces(jobs, size, skip_unreadable=skip_missing)
-    if unreadable:
-        skipped["missing or unreadable image"] = len(unreadable)
-    if skipped:
-        warnings.warn(f"{csv_path}: skipped " + ", ".join(f"{n} rows with {k}" for k, n in skipped.items()),
-                      stacklevel=2)
-    if not kept:
+    if not jobs:
         raise DataError(f"{csv_path}: no usable rows")
-    index = torch.tensor(kept, dtype=torch.int64)
     name, class_names = ("affectnet", AFFECTNET_CLASSES) if num_classes == 8 else ("affectnet7", AFFECTNET7_CLASSES)
-    return Dataset(name, images, labels=torch.tensor(labels, dtype=torch.int64)[index],
-                   va=torch.tensor(va, dtype=torch.float32)[index], class_names=class_names,
-                   info={"source": str(csv_path), "split": split, "skipped": skipped})
+    return Index(name, split, {"path": str(root), "limit": limit, "skip_missing": skip_missing}, [csv_path], jobs,
+                 labels=labels, va=va, class_names=class_names, skip_unreadable=skip_missing,
+                 info={"source": str(csv_path), "split": split, "skipped": skipped},
+                 empty=f"{csv_path}: no usable rows")

@@ -21,10 +21,10 @@ import csv
 import random
 from pathlib import Path
 
-import torch
-
+from .cache import cached_dataset
 from .dataset import DataError, Dataset
-from .images import read_faces
+from .images import Job
+from .index import Index
 
 VAL_SEQUENCES = 26
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -89,9 +89,16 @@ def validation_videos(root: Path, videos: list[str], count: int = VAL_SEQUENCES,
 
 
 def load_affwild(path: str | Path, split: str = "train", size: int = 64, val_sequences: int = VAL_SEQUENCES,
-                 stride: int = 1, seed: int = 0) -> Dataset:
-    """``stride`` keeps every stride-th annotated frame (consecutive frames are near duplicates)."""
-    root = Path(path)
+                 stride: int = 1, seed: int = 0, cache_dir=None) -> Dataset:
+    """``stride`` keeps every stride-th annotated frame (consecutive frames are near duplicates). Images come from
+    the decoded cache (`bench.data.cache`); ``groups`` is each frame's video."""
+    return cached_dataset(index_affwild(path, split, val_sequences, stride, seed), size, cache_dir)
+
+
+def index_affwild(path: str | Path, split: str = "train", val_sequences: int = VAL_SEQUENCES, stride: int = 1,
+                  seed: int = 0) -> Index:
+    """The annotated frames of one split, checked, without decoding an image."""
+    root = Path(path).absolute()
     if split not in ("train", "val", "all"):
         raise ValueError(f"Aff-Wild splits are train, val, all; not {split!r}")
     ann = _annotation_dir(root)
@@ -103,8 +110,10 @@ def load_affwild(path: str | Path, split: str = "train", size: int = 64, val_seq
         raise DataError(f"{ann / 'valence'}: no annotation files")
     held = validation_videos(root, videos, val_sequences, seed) if split != "all" else set()
     chosen = [v for v in videos if (v in held) == (split == "val")] if split != "all" else videos
-    jobs, va = [], []
+    jobs, va, groups = [], [], []
+    label_files = [p for p in (root / "validation.txt", root / "subjects.csv") if p.is_file()]
     for video in chosen:
+        label_files += [ann / "valence" / f"{video}.txt", ann / "arousal" / f"{video}.txt"]
         valence = _values(ann / "valence" / f"{video}.txt")
         arousal = _values(ann / "arousal" / f"{video}.txt")
         if len(valence) != len(arousal):
@@ -118,10 +127,11 @@ def load_affwild(path: str | Path, split: str = "train", size: int = 64, val_seq
             if k >= len(valence):
                 raise DataError(f"{frame}: frame {k} has no annotation line ({video}.txt has {len(valence)})")
             if n % stride == 0:
-                jobs.append((frame, None, f"{frame}"))
+                jobs.append(Job(frame, None, f"{frame}"))
                 va.append((valence[k], arousal[k]))
+                groups.append(video)
     if not jobs:
         raise DataError(f"{frames_dir}: no frames for the {split} split")
-    images, _, _ = read_faces(jobs, size)
-    return Dataset("affwild", images, va=torch.tensor(va, dtype=torch.float32),
-                   info={"source": str(root), "split": split, "videos": chosen, "skipped": {}})
+    key = {"path": str(root), "val_sequences": val_sequences, "stride": stride, "seed": seed}
+    return Index("affwild", split, key, label_files, jobs, va=va, groups=groups,
+                 info={"source": str(root), "split": split, "videos": chosen, "skipped": {}})

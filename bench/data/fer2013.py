@@ -10,17 +10,25 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .dataset import FER2013_CLASSES, DataError, Dataset, resize
+from .cache import cached_dataset
+from .dataset import FER2013_CLASSES, DataError, Dataset
+from .images import Job
+from .index import Index
 
 USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
 COLUMNS = ("emotion", "pixels", "Usage")
 SIDE = 48
 
 
-def load_fer2013(path: str | Path, split: str = "train", size: int = 64) -> Dataset:
-    path = Path(path)
+def load_fer2013(path: str | Path, split: str = "train", size: int = 64, cache_dir=None) -> Dataset:
+    """Images (resized, grey repeated to RGB) come from the decoded cache (`bench.data.cache`)."""
+    return cached_dataset(index_fer2013(path, split), size, cache_dir)
+
+
+def index_fer2013(path: str | Path, split: str = "train") -> Index:
+    """The rows of one split, checked; each row's 48x48 pixels ride in its job (the CSV holds the images)."""
+    path = Path(path).absolute()
     if path.is_dir():
         path = path / "fer2013.csv"
     if not path.is_file():
@@ -28,7 +36,7 @@ def load_fer2013(path: str | Path, split: str = "train", size: int = 64) -> Data
     if split not in USAGE:
         raise ValueError(f"FER2013 splits are {', '.join(USAGE)}, not {split!r}")
     usages = set(USAGE.values())
-    images, labels = [], []
+    jobs, labels = [], []
     with open(path, newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
@@ -51,10 +59,9 @@ def load_fer2013(path: str | Path, split: str = "train", size: int = 64) -> Data
                 raise DataError(f"{path}:{line}: pixels must be {SIDE * SIDE} values in 0..255, got "
                                 f"{pixels.size} values{span}")
             if usage == USAGE[split]:
-                images.append(pixels.astype(np.uint8).reshape(1, SIDE, SIDE))
+                jobs.append(Job(path, None, f"{path}:{line}", pixels.astype(np.uint8).reshape(1, SIDE, SIDE)))
                 labels.append(label)
-    if not images:
+    if not jobs:
         raise DataError(f"{path}: no rows with Usage {USAGE[split]!r}")
-    batch = torch.from_numpy(np.stack(images))
-    return Dataset("fer2013", resize(batch, size), labels=torch.tensor(labels, dtype=torch.int64),
-                   class_names=FER2013_CLASSES, info={"source": str(path), "split": split, "skipped": {}})
+    return Index("fer2013", split, {"path": str(path)}, [path], jobs, labels=labels, class_names=FER2013_CLASSES,
+                 info={"source": str(path), "split": split, "skipped": {}})

@@ -1,16 +1,32 @@
-"""Image files -> one uint8 (N, 3, size, size) tensor, decoded in parallel threads (Pillow frees the GIL)."""
+"""One decode step for every file-backed set: a `Job` (an image file and its face box, or FER2013's pixels)
+becomes uint8 (3, size, size). The decoded cache (`bench.data.cache`) runs it once per image, in threads
+(Pillow frees the GIL while it decodes and resizes; on 2 cores threads beat a process pool, which pays for
+pickling every decoded image back)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from .dataset import DataError
+from .dataset import DataError, resize
+
+
+class Job(NamedTuple):
+    """One image to decode. ``where`` names the label-file row that asked for it, for errors; ``pixels``
+    (uint8 (1, h, w)) is an image held in the label file itself (FER2013), then ``path`` is that file."""
+
+    path: str | Path
+    box: tuple[int, int, int, int] | None
+    where: str
+    pixels: np.ndarray | None = None
+
+    def key(self) -> str:
+        """What the decoded image depends on besides the file's bytes (not the row: inserting a row moves the
+        rows below, not their images)."""
+        return self.where if self.pixels is not None else f"{self.path}\t{self.box}"
 
 
 def _pil():
@@ -21,7 +37,12 @@ def _pil():
     return Image
 
 
-def read_face(path: Path, box: tuple[int, int, int, int] | None, size: int, where: str) -> np.ndarray:
+def decoder_version() -> str:
+    """The library the pixels come from: a new one may decode a JPEG differently, so the cache records it."""
+    return f"Pillow {_pil().__version__}"
+
+
+def read_face(path: str | Path, box: tuple[int, int, int, int] | None, size: int, where: str) -> np.ndarray:
     """One image as uint8 (3, size, size); ``box`` = (x, y, width, height) crops the face first.
     ``where`` names the row that asked for it in any error."""
     image_mod = _pil()
@@ -43,22 +64,18 @@ def read_face(path: Path, box: tuple[int, int, int, int] | None, size: int, wher
         raise DataError(f"{where}: cannot read image {path}: {exc}") from None
 
 
-def read_faces(jobs: Sequence[tuple[Path, tuple | None, str]], size: int, skip_unreadable: bool = False
-               ) -> tuple[torch.Tensor, list[int], list[str]]:
-    """Decode ``(path, box, where)`` jobs. Returns the images, the indices of the jobs kept, and one
-    message per job skipped (only with ``skip_unreadable``; otherwise the first bad file raises)."""
-    def one(job):
-        try:
-            return read_face(job[0], job[1], size, job[2]), None
-        except (FileNotFoundError, DataError) as exc:
-            if not skip_unreadable:
-                raise
-            return None, str(exc)
+def decode(job: Job, size: int) -> np.ndarray:
+    """The job's image as uint8 (3, size, size), C-contiguous."""
+    if job.pixels is not None:
+        return resize(torch.from_numpy(job.pixels)[None], size)[0].numpy()
+    return np.ascontiguousarray(read_face(job.path, job.box, size, job.where))
 
-    with ThreadPoolExecutor(max_workers=min(16, os.cpu_count() or 1)) as pool:
-        results = list(pool.map(one, jobs))
-    kept = [i for i, (img, _) in enumerate(results) if img is not None]
-    skipped = [msg for _, msg in results if msg is not None]
-    if not kept:
-        return torch.empty(0, 3, size, size, dtype=torch.uint8), kept, skipped
-    return torch.from_numpy(np.stack([results[i][0] for i in kept])), kept, skipped
+
+def decode_or_skip(job: Job, size: int, skip_unreadable: bool) -> tuple[np.ndarray | None, str | None]:
+    """(image, None), or (None, why) for a missing or unreadable file when ``skip_unreadable``."""
+    try:
+        return decode(job, size), None
+    except (FileNotFoundError, DataError) as exc:
+        if not skip_unreadable:
+            raise
+        return None, str(exc)

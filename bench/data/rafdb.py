@@ -18,13 +18,12 @@ warned about).
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
-import torch
-
+from .cache import cached_dataset
 from .dataset import RAFDB_CLASSES, DataError, Dataset
-from .images import read_faces
+from .images import Job
+from .index import Index
 
 LABEL_FILE = Path("EmoLabel") / "list_patition_label.txt"
 IMAGE_DIR = Path("Image") / "aligned"
@@ -47,10 +46,17 @@ def aligned_name(name: str) -> str:
     return f"{stem}_aligned.{suffix}" if dot else f"{name}_aligned"
 
 
-def load_rafdb(path: str | Path, split: str = "train", size: int = 64, skip_missing: bool = False) -> Dataset:
+def load_rafdb(path: str | Path, split: str = "train", size: int = 64, skip_missing: bool = False,
+               cache_dir=None) -> Dataset:
+    """Images come from the decoded cache (`bench.data.cache`)."""
+    return cached_dataset(index_rafdb(path, split, skip_missing), size, cache_dir)
+
+
+def index_rafdb(path: str | Path, split: str = "train", skip_missing: bool = False) -> Index:
+    """The label list's lines of one split, checked, without decoding an image."""
     if split not in PREFIX:
         raise ValueError(f"RAF-DB splits are train, test (and val = test), not {split!r}")
-    base = basic_root(Path(path))
+    base = basic_root(Path(path).absolute())
     list_path = base / LABEL_FILE
     jobs, labels, seen = [], [], {}
     for lineno, line in enumerate(list_path.read_text().splitlines(), 1):
@@ -73,19 +79,12 @@ def load_rafdb(path: str | Path, split: str = "train", size: int = 64, skip_miss
         if not 1 <= code <= len(RAFDB_CLASSES):
             raise DataError(f"{where}: label {code} is outside 1..{len(RAFDB_CLASSES)}")
         if name.startswith(PREFIX[split]):
-            jobs.append((base / IMAGE_DIR / aligned_name(name), None, where))
+            jobs.append(Job(base / IMAGE_DIR / aligned_name(name), None, where))
             labels.append(code - 1)
     if not jobs:
         raise DataError(f"{list_path}: no {PREFIX[split]}* lines for the {split} split")
-    images, kept, unreadable = read_faces(jobs, size, skip_unreadable=skip_missing)
-    skipped = {"missing or unreadable image": len(unreadable)} if unreadable else {}
-    if skipped:
-        warnings.warn(f"{list_path}: skipped {len(unreadable)} {split} lines with a missing or unreadable image",
-                      stacklevel=2)
-    if not kept:
-        raise DataError(f"{list_path}: no readable images for the {split} split")
-    info = {"source": str(list_path), "split": split, "skipped": skipped}
+    info = {"source": str(list_path), "split": split, "skipped": {}}
     if split == "val":
         info["note"] = VAL_NOTE
-    return Dataset("rafdb", images, labels=torch.tensor(labels, dtype=torch.int64)[torch.tensor(kept)],
-                   class_names=RAFDB_CLASSES, info=info)
+    return Index("rafdb", split, {"path": str(base), "skip_missing": skip_missing}, [list_path], jobs, labels=labels,
+                 class_names=RAFDB_CLASSES, info=info, skip_unreadable=skip_missing, skip_unit=f"{split} lines")

@@ -8,9 +8,9 @@ class EpochTwoInterrupt:
     in epoch 2, after epoch 1's row and checkpoint are written. ``arm()`` before the run, ``disarm()`` to resume."""
 
     def __init__(self, monkeypatch):
-        from bench import train
+        from bench.training import loop
 
-        self._monkeypatch, self._train, self._real = monkeypatch, train, train.predict
+        self._monkeypatch, self._train, self._real = monkeypatch, loop, loop.predict
 
     def arm(self) -> None:
         calls = []

@@ -58,13 +58,17 @@ def test_tiny_ablation_run(tmp_path, capsys):
 
 def test_caf_table4_cells_vary_the_method_on_cafs_encoders():
     todo = cells(parse_args(["--preset", "caf_table4", "--seeds", "0,1", "--device", "cpu"]))
-    assert len(todo) == 2 * 4 * 2
-    assert {(c["model"], c["variant"], c.get("method"), c.get("caf_margin")) for c in todo} == {
-        (m, v, method, margin) for m in ("tv_resnet18", "tv_alexnet_tuned") for v, method, margin in (
-            ("plain", None, None), ("caf:constant:0.2", "caf", "constant:0.2"),
-            ("caf:linear:0.1,0.005", "caf", "linear:0.1,0.005"), ("caf:adaptive", "caf", "adaptive"))}
+    assert len(todo) == 2 * 7 * 2
+    assert {(c["model"], c["variant"], c.get("method"), c.get("caf_margin"), c.get("caf_adversary", "caf"))
+            for c in todo} == {
+        (m, v, "caf", margin, adversary) for m in ("tv_resnet18", "tv_alexnet_tuned") for v, margin, adversary in (
+            ("caf|caf_adversary=none", "adaptive", "none"), ("caf|caf_adversary=fishergan", "adaptive", "fishergan"),
+            ("caf|caf_adversary=spheregan", "adaptive", "spheregan"),
+            ("caf|caf_adversary=gramnet", "adaptive", "gramnet"),
+            ("caf|caf_margin=constant:0.2", "constant:0.2", "caf"),
+            ("caf|caf_margin=linear:0.1,0.005", "linear:0.1,0.005", "caf"), ("caf", "adaptive", "caf"))}
     assert all(c["task"] == "dimensional" and c["loss"] == "av" and c["image_size"] == 64 and "bypass" not in c
-               and c["reference"] == "caf:adaptive" for c in todo)
+               and c["reference"] == "caf" for c in todo)
     # the bypass presets' cells are what they were (their stored rows still match)
     (old,) = cells(parse_args(["--preset", "table8", "--seeds", "0", "--models", "bregnext26", "--device", "cpu"]))[:1]
     assert set(old) == {"preset", "reference", "model", "bypass", "seed", "task", "data", "epochs", "batch_size",
@@ -87,7 +91,7 @@ def test_caf_table4_refusals_before_any_cell(argv, message, tmp_path, capsys):
 
 
 def _caf_row(variant, seed, rmse):
-    return {"config": {"preset": "caf_table4", "reference": "caf:adaptive", "model": "tv_resnet18",
+    return {"config": {"preset": "caf_table4", "reference": "caf", "model": "tv_resnet18",
                        "variant": variant, "seed": seed, "task": "dimensional"},
             "metrics": {"rmse_valence": rmse, "rmse_arousal": rmse, "ccc_valence": 0.5, "ccc_arousal": 0.4,
                         "alpha": [], "beta": []}}
@@ -96,29 +100,34 @@ def _caf_row(variant, seed, rmse):
 def test_caf_table4_statistics_and_published_cells():
     from reports import published
 
-    rows = [_caf_row("caf:adaptive", s, 0.30 + 0.001 * s) for s in range(3)]
-    rows += [_caf_row("plain", s, 0.40 + 0.001 * s) for s in range(3)]
+    none, fisher = "caf|caf_adversary=none", "caf|caf_adversary=fishergan"
+    rows = [_caf_row("caf", s, 0.30 + 0.001 * s) for s in range(3)]
+    rows += [_caf_row(none, s, 0.40 + 0.001 * s) for s in range(3)]
+    rows += [_caf_row(fisher, s, 0.35) for s in range(3)]
     frame = ablation_frame(rows).set_index(["variant", "metric"])
-    assert len(frame) == 2 * 4
-    assert frame.loc[("plain", "rmse_valence"), "mean"] == pytest.approx(0.401)
-    assert frame.loc[("plain", "rmse_valence"), "exceeds_seed_noise"]  # 0.1 apart, seeds paired
+    assert len(frame) == 3 * 4
+    assert frame.loc[(none, "rmse_valence"), "mean"] == pytest.approx(0.401)
+    assert frame.loc[(none, "rmse_valence"), "exceeds_seed_noise"]  # 0.1 apart, seeds paired
     pub = lambda row, col: published.lookup("caf", 4, row, f"affectnet_{col}")["value"]
-    assert frame.loc[("plain", "rmse_arousal"), "published_affectnet"] == pub("adversarial_resnet18_no_critic",
-                                                                              "rmse_arousal")
-    assert frame.loc[("caf:adaptive", "ccc_valence"), "published_affectnet"] == pub("ours_delta_resnet18",
-                                                                                    "ccc_valence")
-    assert pd.isna(frame.loc[("caf:adaptive", "ccc_valence"), "p_value"])  # the reference itself
+    assert frame.loc[(none, "rmse_arousal"), "published_affectnet"] == pub("adversarial_resnet18_no_critic",
+                                                                           "rmse_arousal")
+    assert frame.loc[(fisher, "rmse_arousal"), "published_affectnet"] == pub("adversarial_resnet18_fishergan",
+                                                                             "rmse_arousal")
+    assert frame.loc[("caf", "ccc_valence"), "published_affectnet"] == pub("ours_delta_resnet18", "ccc_valence")
+    assert pd.isna(frame.loc[("caf", "ccc_valence"), "p_value"])  # the reference itself
 
 
 def test_tiny_caf_table4_run(tmp_path, capsys):
-    """The preset end to end on ResNet-18: four bench.train runs (plain, three margins), one row each."""
+    """The preset end to end on ResNet-18: seven bench.train runs (no critic, three other critics, three margins),
+    one row each."""
+    from bench.paper_runs import CAF_TABLE4
+
     store = tmp_path / "a.jsonl"
     assert main(["--preset", "caf_table4", "--models", "tv_resnet18", "--seeds", "0", "--epochs", "1",
                  "--batch-size", "8", "--image-size", "32", "--synth-train", "16", "--synth-val", "16",
                  "--device", "cpu", "--results", str(store), "--format", "csv"]) == 0
     rows = ResultsStore(store).rows("ablation")
-    assert sorted(r["config"]["variant"] for r in rows) == sorted(
-        ["plain", "caf:constant:0.2", "caf:linear:0.1,0.005", "caf:adaptive"])
+    assert sorted(r["config"]["variant"] for r in rows) == sorted(CAF_TABLE4)
     assert all(r["metrics"]["rmse_valence"] is not None and r["metrics"]["alpha"] == [] for r in rows)
     out = capsys.readouterr().out
-    assert "caf:linear:0.1,0.005" in out and "rmse_arousal" in out
+    assert "caf|caf_margin=linear:0.1,0.005" in out and "rmse_arousal" in out

@@ -129,7 +129,7 @@ def _named():
     from bench.data.synth import BALANCES
     from bench.epoch_time import EPOCH_SIZES
     from bench.kernel import FLAT, UNITS
-    from bench.train import LOSSES
+    from bench.training.plain import LOSSES
     from breg_models import BYPASS_FUNCTIONS
     from breg_models.specs import ARRANGEMENTS
     from reports.epoch_time import IMPL_ORDER

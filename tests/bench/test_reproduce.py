@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from bench import reproduce, train
+from bench import paper_runs, reproduce, train
 from bench.cli import run_main
-from bench.reproduce import RECIPES, cell_options, cells, main, parse_args, train_config
+from bench.reproduce import cell_options, cells, main, parse_args, train_config
 from bench.results import ResultsStore
+from bench.training.options import given_options, resolve
+from bench.training.recipes import HARNESS, RECIPES
 
 DATA = ["--data", "affectnet=data/affectnet", "--data", "fer2013=data/fer2013.csv", "--data", "affwild=data/affwild",
         "--data", "affectnet7=data/affectnet", "--data", "rafdb=data/rafdb", "--data", "afewva=data/afewva"]
@@ -31,7 +33,7 @@ def test_bregnext_tables_4_to_7_are_24_runs_and_share_bregnext50():
     assert {c["paper"] for c in configs} == {"bregnext"} and {c["budget"] for c in configs} == {"smoke"}
     by_table = {t: [c for c, feeds in zip(configs, tables, strict=True) if t in feeds] for t in "4567"}
     assert [len(by_table[t]) for t in "4567"] == [12, 2, 12, 2]
-    assert {c["model"] for c in by_table["4"]} == set(reproduce.TABLE1)
+    assert {c["model"] for c in by_table["4"]} == set(paper_runs.TABLE1)
     assert {(c["num_classes"], c["synth_balance"]) for c in by_table["4"]} == {(8, "affectnet"), (7, "fer2013")}
     assert {(c["task"], c["loss"]) for c in by_table["6"]} == {("dimensional", "mse")}
     assert {c["synth_balance"] for c in by_table["6"]} == {"affectnet", "disk"}  # AffectNet and Aff-Wild stand-ins
@@ -41,7 +43,7 @@ def test_bregnext_tables_4_to_7_are_24_runs_and_share_bregnext50():
 def test_bregnet_dacl_caf_runs_per_table():
     configs, tables = _cells("bregnet", "--budget", "paper", *DATA)
     table1 = [c for c, t in zip(configs, tables, strict=True) if "I" in t]
-    assert len(table1) == 12 and {c["model"] for c in table1} == {reproduce.BREGNET}
+    assert len(table1) == 12 and {c["model"] for c in table1} == {paper_runs.BREGNET}
     assert {(c["loss"], c["bypass"]) for c in table1} == {(loss, f"bregnet_h{i}") for loss in ("ce", "weighted_ce")
                                                           for i in (1, 2, 3)}
     assert len(configs) == 12 + 2 + 4  # Table II adds ResNet-110 (regular loss); V-VII 2 networks x 2 data sets
@@ -51,21 +53,24 @@ def test_bregnet_dacl_caf_runs_per_table():
 
     dacl, feeds = _cells("dacl")
     assert {(c["model"], c["loss"], c["num_classes"], c["synth_balance"], f) for c, f in zip(dacl, feeds, strict=True)
-            } == {(m, loss, 7, balance, (t,)) for m in reproduce.DACL_NETS for loss in ("ce", "dacl")
+            } == {(m, loss, 7, balance, (t,)) for m in paper_runs.DACL_NETS for loss in ("ce", "center", "dacl")
                   for t, balance in (("1", "fer2013"), ("2", "affectnet"))}  # RAF-DB; AffectNet's 7 classes
-    assert {c["optimizer"] for c in dacl} == {"sgd"}  # the paper's SGD, not the harness's default Adam
+    assert {(c["optimizer"], c["decay_on"], c["augment"], c["recipe"]) for c in dacl} == {
+        ("sgd", "all", "dacl", "dacl")}
     assert {tuple(c["dacl_widths"]) for c in dacl if c["model"] == "tv_resnet18" and c["loss"] == "dacl"} == {
         (3584, 512, 64)}  # the paper's CE-Unit on ResNet-18
     caf, feeds = _cells("caf")
-    runs = {(c["model"], c["synth_balance"], c.get("method", "plain"), c.get("caf_margin")): f
+    runs = {(c["model"], c["synth_balance"], c["caf_adversary"], c["caf_margin"]): f
             for c, f in zip(caf, feeds, strict=True)}
-    assert len(runs) == len(caf) == 15  # Tables 1-3: 3 networks x 3 data sets; Table 4: 2 networks x 3 more margins
+    # Tables 1-3: 3 networks x 3 data sets; Table 4: 2 networks x 6 more (no critic, 3 critics, 2 margins)
+    assert len(runs) == len(caf) == 21 and {c["method"] for c in caf} == {"caf"}
     assert runs[("tv_resnet18", "affectnet", "caf", "adaptive")] == ("1", "4")  # one run feeds both tables
     assert runs[("bregnext50", "uniform", "caf", "adaptive")] == ("2",)  # AFEW-VA's stand-in
     assert runs[("tv_alexnet_tuned", "disk", "caf", "adaptive")] == ("3",)  # Aff-Wild's
-    table4 = {k[::2] + k[3:] for k, f in runs.items() if f[-1] == "4"}
-    assert table4 == {(m, method, margin) for m in ("tv_resnet18", "tv_alexnet_tuned") for method, margin in (
-        ("plain", None), ("caf", "constant:0.2"), ("caf", "linear:0.1,0.005"), ("caf", "adaptive"))}
+    table4 = {(k[0], k[2], k[3]) for k, f in runs.items() if f[-1] == "4"}
+    assert table4 == {(m, adversary, margin) for m in ("tv_resnet18", "tv_alexnet_tuned") for adversary, margin in (
+        ("none", "adaptive"), ("fishergan", "adaptive"), ("spheregan", "adaptive"), ("gramnet", "adaptive"),
+        ("caf", "constant:0.2"), ("caf", "linear:0.1,0.005"), ("caf", "adaptive"))}
     assert {c["image_size"] for c in caf if c["model"] == "tv_alexnet_tuned"} == {64}  # AlexNet needs 63 px
     only, feeds = _cells("caf", "--models", "bregnext*", "--datasets", "affwild")
     assert [(c["model"], c["synth_balance"]) for c in only] == [("bregnext50", "disk")] and feeds == [("3",)]
@@ -82,12 +87,12 @@ def test_budget_settings():
     assert not any(key.startswith("synth_") for c in short for key in c)
     paper, _ = _cells("bregnext", "--tables", "5", "--budget", "paper", *DATA)
     assert all((c["epochs"], c["batch_size"], c["lr"], c["lr_gamma"], c["lr_step"], c["image_size"], c["loss"]) ==
-               (50, 128, 1e-4, 0.8, 10, 64, "focal") for c in paper)
+               (100, 128, 1e-4, 0.8, 10, 64, "focal") for c in paper)
     dacl, _ = _cells("dacl", "--budget", "paper", *DATA)
     assert {(c["model"], c["data"].partition(":")[0], c["epochs"], c["lr"], c["lr_gamma"], c["lr_step"],
              c["weight_decay"], c["batch_size"], c["image_size"]) for c in dacl} == {
         (m, data, epochs, 0.01, gamma, step, 5e-4, 128, 64 if m == "bregnext50" else 224)
-        for m in reproduce.DACL_NETS
+        for m in paper_runs.DACL_NETS
         for data, epochs, gamma, step in (("rafdb", 60, 0.1, 20), ("affectnet7", 20, 0.2, 5))}
     caf, _ = _cells("caf", "--budget", "paper", *DATA)
     # epochs that cover the paper's iterations at each network's batch: 50k x 128 / 287,651 AffectNet faces -> 23
@@ -96,8 +101,15 @@ def test_budget_settings():
         ("tv_resnet18", "affectnet", 23, 128), ("tv_alexnet_tuned", "affectnet", 45, 256),
         ("tv_resnet18", "afewva", 267, 128), ("tv_alexnet_tuned", "afewva", 534, 256),
         ("tv_resnet18", "affwild", 15, 128), ("tv_alexnet_tuned", "affwild", 29, 256)}
-    assert {(c["lr_step"], c["lr_step_unit"], c["lr_gamma"]) for c in caf} == {(10_000, "iter", 0.8)}
-    assert all(RECIPES[p].assumed for p in reproduce.PAPER_NAMES)  # each says where its paper is silent
+    assert {(c["lr_step"], c["lr_step_unit"], c["lr_gamma"], c["weight_decay"], tuple(c["adam_betas"]))
+            for c in caf} == {(10_000, "iter", 0.8, 0.0, (0.5, 0.9))}
+    for paper in paper_runs.PAPER_NAMES:  # every setting names where it comes from
+        recipe = RECIPES[paper]
+        settings = [*recipe.settings.values(), *recipe.losses.values(), *recipe.epochs.values(),
+                    *recipe.iterations.values(), *(s for d in (*recipe.per_data.values(), *recipe.per_model.values())
+                                                    for s in d.values())]
+        origins = ("BReG-NeXt ", "BReG-Net ", "DACL ", "CAF ", "TFLearn's ", HARNESS)
+        assert all(s.source.startswith(origins) for s in settings), paper
     amp, _ = _cells("bregnext", "--tables", "5", "--set", "amp=bf16", "--set", "channels_last=true",
                     "--set", "epochs=2")
     assert all(c["amp"] == "bf16" and c["channels_last"] is True and c["epochs"] == 2 == c["epoch"] for c in amp)
@@ -105,7 +117,7 @@ def test_budget_settings():
 
 def test_a_cell_config_is_what_its_bench_train_command_writes():
     """The cell's config must equal the last epoch row bench.train writes, or a rerun could never skip it."""
-    for paper in reproduce.PAPER_NAMES:
+    for paper in paper_runs.PAPER_NAMES:
         for config in _cells(paper, "--budget", "paper", *DATA)[0] + _cells(paper)[0]:
             tags = {k: config[k] for k in reproduce.TAGS}
             assert train_config(cell_options(config), tags) == config
@@ -146,17 +158,19 @@ def test_under_torchrun_it_says_what_to_run_instead(monkeypatch, capsys):
 
 
 def test_dry_run_prints_each_cell_as_its_bench_train_command(capsys):
-    assert main(["caf", "--budget", "paper", *DATA, "--device", "cpu", "--dry-run"]) == 0
-    lines = capsys.readouterr().out.strip().splitlines()
-    header = [line for line in lines if line.startswith("#")]
-    commands = [line for line in lines if not line.startswith("#")]
-    assert "recipe: Adam 1e-4" in header[1] and len(commands) == 15
-    configs, tables = _cells("caf", "--budget", "paper", *DATA)
+    assert main(["caf", "--budget", "paper", *DATA, "--device", "cuda", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    commands = [line for line in out.splitlines() if line.startswith("python -m bench.train")]
+    assert len(commands) == 21 and "| --adam-betas" in out and "CAF code (src/main.py)" in out
+    assert "on an 80 GB GPU" in out and "DOES NOT FIT" not in out  # every run fits one GPU
+    configs, tables = cells(parse_args(["caf", "--budget", "paper", *DATA, "--device", "cuda"]))
     for line, config, feeds in zip(commands, configs, tables, strict=True):
         words = shlex.split(line, comments=True)
         assert words[:3] == ["python", "-m", "bench.train"] and line.endswith(f"# Table{'s' * (len(feeds) > 1)} "
                                                                               f"{','.join(feeds)}")
-        args = train.build_parser().parse_args(words[3:])
+        parser = train.build_parser()
+        args = parser.parse_args(words[3:])
+        resolve(args, given_options(parser, words[3:]), "cuda")
         assert {**train.run_config(args), "paper": "caf", "budget": "paper", "epoch": args.epochs} == config
         assert args.results == "results/train.jsonl" and args.checkpoint_dir == "checkpoints"
     assert not Path("results").exists() and not Path("checkpoints").exists()  # nothing ran
@@ -178,7 +192,8 @@ def test_smoke_cell_lands_tagged_rows_and_a_rerun_skips_it(capsys):
     first = capsys.readouterr()
     epochs = ResultsStore("results/train.jsonl").rows("train")
     evaluated = ResultsStore("results/evaluate.jsonl").rows("evaluate")
-    assert len(epochs) == 1 and len(evaluated) == 1
+    # the recipe holds out a tenth of the training set: best.pt is its pick, best_val.pt the validation split's
+    assert len(epochs) == 1 and [r["config"]["checkpoint"] for r in evaluated] == ["best", "best_val"]
     (config,) = _cells(*argv[:-2])[0]
     assert epochs[0]["config"] == config and config["paper"] == "bregnext" and config["budget"] == "smoke"
     assert {k: evaluated[0]["config"][k] for k in ("paper", "budget", "split", "checkpoint")} == {
@@ -194,7 +209,7 @@ def test_smoke_cell_lands_tagged_rows_and_a_rerun_skips_it(capsys):
     assert main(argv) == 0
     assert "1 runs trained" in capsys.readouterr().err
     assert len(ResultsStore("results/train.jsonl").rows("train")) == 1  # no epoch trained again
-    assert len(ResultsStore("results/evaluate.jsonl").rows("evaluate")) == 1
+    assert len(ResultsStore("results/evaluate.jsonl").rows("evaluate")) == 2
 
 
 def test_dacl_and_caf_smoke_runs_fill_their_tables(capsys):
@@ -207,12 +222,14 @@ def test_dacl_and_caf_smoke_runs_fill_their_tables(capsys):
     small = ["--set", "synth_train=16", "--set", "synth_val=8", "--set", "batch_size=8", "--device", "cpu"]
     assert main(["dacl", "--tables", "1", "--models", "tv_resnet18", *small]) == 0
     assert main(["caf", "--tables", "4", "--models", "tv_alexnet_tuned", *small]) == 0
-    assert "4 runs trained" in capsys.readouterr().err
-    rows = ResultsStore("results/evaluate.jsonl").rows("evaluate")
-    assert len(rows) == 6
+    assert "7 runs trained" in capsys.readouterr().err
+    rows = [r for r in ResultsStore("results/evaluate.jsonl").rows("evaluate") if r["config"]["checkpoint"] == "best"]
+    assert len(rows) == 10
     dacl = [r for r in json.loads(render_dacl_table2(rows, "json"))["rows"] if r["Source"] == "measured"]
-    assert {r["Method"] for r in dacl} == {"ResNet-18 (torchvision) + DACL", "ResNet-18 (torchvision) + softmax loss"}
+    assert {r["Method"] for r in dacl} == {f"ResNet-18 (torchvision) + {m}" for m in ("DACL", "softmax loss",
+                                                                                   "center loss")}
     caf = [r for r in json.loads(render_caf_table4(rows, "json"))["rows"] if r["Source"] == "measured"]
     assert {r["Method"] for r in caf} == {f"AlexNet (tuned, CAF) + {m}" for m in (
-        "AV loss, no critic", "CAF (constant kappa 0.2)", "CAF (linear kappa' 0.1,0.005)", "CAF (Delta)")}
+        "AV loss, no critic", "FisherGAN critic", "SphereGAN critic", "GRAM-net critic", "CAF (constant kappa 0.2)",
+        "CAF (linear kappa' 0.1,0.005)", "CAF (Delta)")}
     assert all(0 < r["Valence"] < 2 for r in caf if r["Metric"] == "RMSE")

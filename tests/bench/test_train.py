@@ -8,6 +8,8 @@ import torch
 from bench import train
 from bench.cli import run_main
 from bench.results import ResultsStore
+from bench.training import loop
+from bench.training.inputs import batches
 
 TINY = ["--model", "bregnext26", "--image-size", "32", "--synth-train", "48", "--synth-val", "32",
         "--batch-size", "16", "--epochs", "2", "--format", "json"]
@@ -40,12 +42,12 @@ def test_rows_per_epoch_checkpoints_and_skip(tmp_path, capsys):
 
 def test_batches_split_disjointly_across_ranks():
     """Every rank draws the same order and keeps its own slice of each global batch."""
-    whole = train.batches(21, 8, torch.Generator().manual_seed(3), "cpu")
-    shards = [train.batches(21, 8, torch.Generator().manual_seed(3), "cpu", rank, 2) for rank in (0, 1)]
+    whole = batches(21, 8, torch.Generator().manual_seed(3), "cpu")
+    shards = [batches(21, 8, torch.Generator().manual_seed(3), "cpu", rank, 2) for rank in (0, 1)]
     assert [len(s) for s in shards] == [len(whole)] * 2 == [3, 3]  # same number of steps on every rank
     for batch, a, b in zip(whole, *shards, strict=True):
         assert sorted(torch.cat([a, b]).tolist()) == sorted(batch.tolist()) and not set(a.tolist()) & set(b.tolist())
-    assert len(train.batches(18, 8, None, "cpu", 0, 2)) == 2  # a last batch of 2 cannot give each rank 2
+    assert len(batches(18, 8, None, "cpu", 0, 2)) == 2  # a last batch of 2 cannot give each rank 2
 
 
 def test_resume_after_a_crash(tmp_path, interrupt_in_epoch_2, capsys):
@@ -77,7 +79,7 @@ def _epochs(tmp_path):
 
 def test_killed_between_row_and_checkpoint_loses_and_repeats_nothing(tmp_path, monkeypatch, capsys):
     """Epoch 2's row is stored, its checkpoint is not: the rerun redoes epoch 2 and keeps the one row."""
-    monkeypatch.setattr(train, "save_checkpoint", _fail_on_call(train.save_checkpoint, 2, KeyboardInterrupt))
+    monkeypatch.setattr(loop, "save_checkpoint", _fail_on_call(loop.save_checkpoint, 2, KeyboardInterrupt))
     assert _run(tmp_path) == 130
     assert _epochs(tmp_path) == [1, 2]
     monkeypatch.undo()

@@ -1,4 +1,5 @@
-"""bench.train --method caf: CAF's Algorithm 1 on a tiny synth set (rows, one step's updates, resume, errors)."""
+"""bench.train --method caf: CAF's Algorithm 1 through the trainer (rows, one step's updates, resume, readings,
+Table 4's critics, errors)."""
 
 import pytest
 import torch
@@ -7,7 +8,6 @@ from bench import train
 from bench.checkpoint import load_checkpoint
 from bench.cli import run_main
 from bench.results import ResultsStore
-from losses.caf import MarginSchedule, mutual_information
 
 TINY = ["--model", "bregnext14", "--image-size", "16", "--synth-train", "32", "--synth-val", "16",
         "--batch-size", "16", "--epochs", "2", "--task", "dimensional", "--method", "caf", "--format", "json"]
@@ -42,11 +42,16 @@ def test_rows_and_resume_after_a_kill_match_an_uninterrupted_run(tmp_path, inter
     rows = _rows(whole)
     assert [r["config"]["epoch"] for r in rows] == [1, 2]
     config, metrics = rows[-1]["config"], rows[-1]["metrics"]
-    assert (config["method"], config["caf_margin"], config["loss"]) == ("caf", "adaptive", "av")
+    assert (config["method"], config["caf_margin"], config["caf_reading"], config["caf_adversary"], config["loss"]) \
+        == ("caf", "adaptive", "code", "caf", "av")
     assert {"rmse_total", "ccc_valence", "train_loss"} <= set(metrics)
-    assert metrics["caf_skipped_steps"] == 0 and metrics["caf_critic_loss"] > 0 and metrics["caf_margin"] > 0
-    assert set(_last(whole)["caf"]) == {"critic", "opt_critic", "opt_encoder", "schedulers"}
-    assert (whole / "evaluate.jsonl").is_file()  # the evaluation rows of any dimensional run
+    assert metrics["caf_skipped_steps"] == 0 and metrics["caf_critic_loss"] is not None
+    assert metrics["caf_margin"] > metrics["caf_delta"] > 0 and 0 <= metrics["caf_active_share"] <= 1
+    saved = _last(whole)["caf"]
+    assert set(saved) == {"objective", "optimizers", "schedulers"} and set(saved["optimizers"]) == {
+        "encoder", "head", "critic"}  # one Adam state per part, as the authors' code
+    assert any(k.endswith("multiplier") for k in saved["objective"])  # the Fisher-GAN multiplier is kept
+    assert (whole / "evaluate.jsonl").is_file()
 
     interrupt_in_epoch_2.arm()
     assert _run(killed) == 130
@@ -55,66 +60,52 @@ def test_rows_and_resume_after_a_kill_match_an_uninterrupted_run(tmp_path, inter
     assert _run(killed) == 0
     assert "resuming" in capsys.readouterr().err
     resumed = _rows(killed)
-    assert [r["config"]["epoch"] for r in resumed] == [1, 2]
-    for a, b in zip(rows, resumed, strict=True):  # bit for bit: the critic, its optimiser and the RNGs came back
+    for a, b in zip(rows, resumed, strict=True):  # bit for bit: critic, optimisers, multiplier and RNGs came back
         assert a["config"] == b["config"] and a["metrics"] == b["metrics"]
-    for key, value in _last(whole)["caf"]["critic"].items():
-        assert torch.equal(value, _last(killed)["caf"]["critic"][key])
+    for key, value in _last(whole)["caf"]["objective"].items():
+        assert torch.equal(value, _last(killed)["caf"]["objective"][key])
 
 
-def test_one_step_trains_the_critic_and_gives_the_encoder_the_adversarial_gradient():
+def test_one_step_moves_each_part_and_the_optimisers_take_the_runs_settings():
+    """Encoder, head and critic each move in one step; each optimiser is Adam with the recipe's betas and no
+    decay, and no parameter sits in two of them."""
+    from bench.training.caf import CAFMethod
+    from bench.training.distributed import Dist
+    from bench.training.method import MethodContext
     from breg_models import create_model
 
     torch.manual_seed(0)
     model = create_model("bregnext14", task="dimensional")
-    caf = train.CAF(model, "constant:0.2", 1e-3, 1e-4, 10, 0.8, torch.device("cpu"))
-    criterion = train.Criterion("av", "dimensional", None, model)
-    optimizer = train.make_optimizer(train.param_groups(model, 1e-4), 1e-3, torch.device("cpu"))
-    step = train.Step(model, criterion, optimizer, torch.amp.GradScaler("cpu", enabled=False),
-                      torch.device("cpu"), augment=None, caf=caf)
-    seen = {}
-    real_encoder_step = caf.opt_encoder.step
-
-    def encoder_step(*args, **kwargs):  # line 7: only L_adv's gradient is on the parameters here
-        seen["stem"] = model.stem.weight.grad.abs().sum().item()
-        seen["head"] = model.fc.weight.grad
-        seen["critic_frozen"] = not any(p.requires_grad for p in caf.critic.parameters())
-        return real_encoder_step(*args, **kwargs)
-
-    caf.opt_encoder.step = encoder_step
-    critic_before = [p.detach().clone() for p in caf.critic.parameters()]
-    head_before = model.fc.weight.detach().clone()
+    config = {"amp": "off", "caf_margin": "constant:0.2", "lr": 1e-3, "weight_decay": 0.0, "lr_step": 10,
+              "lr_gamma": 0.8, "adam_betas": [0.5, 0.9]}
+    method = CAFMethod(model, MethodContext(config, None, (16, 16), torch.device("cpu"), Dist()))
+    owners = [id(p) for opt in method.optimizers.values() for g in opt.param_groups for p in g["params"]]
+    parts = len(list(model.parameters())) + len(list(method.caf.critic.parameters()))
+    assert len(owners) == len(set(owners)) == parts
+    assert {opt.param_groups[0]["betas"] for opt in method.optimizers.values()} == {(0.5, 0.9)}
+    before = {k: [p.detach().clone() for p in m.parameters()] for k, m in
+              (("encoder", model.stem), ("head", model.fc), ("critic", method.caf.critic))}
     images = torch.rand(16, 3, 16, 16)
     va = torch.cat([torch.rand(8, 2) * 0.2, torch.rand(8, 2) * 0.3 + 0.6]) * torch.sign(torch.randn(16, 2))
-    loss = step(images, va)
+    loss = method.step(model, images, va)
     assert torch.isfinite(loss)
-    assert seen["stem"] > 0 and seen["head"] is None and seen["critic_frozen"]
-    assert all(not torch.equal(a, b) for a, b in zip(critic_before, caf.critic.parameters(), strict=True))
-    assert all(p.requires_grad for p in caf.critic.parameters())
-    assert not torch.equal(head_before, model.fc.weight)  # line 8: the AV step moved the head
-    metrics = caf.epoch_metrics()
-    assert metrics["caf_skipped_steps"] == 0 and metrics["caf_margin"] > 0.2
+    after = {"encoder": model.stem, "head": model.fc, "critic": method.caf.critic}
+    for part, module in after.items():
+        assert any(not torch.equal(a, b) for a, b in zip(before[part], module.parameters(), strict=True)), part
+    metrics = method.epoch_metrics()
+    assert metrics["caf_skipped_steps"] == 0 and metrics["caf_margin"] >= 0.2  # MI + kappa, MI >= 0
 
 
-def test_margin_schedules():
-    torch.manual_seed(0)
-    z_s, z_w = torch.randn(6, 4), torch.randn(5, 4)
-    mi = mutual_information(z_s, z_w)
-    assert MarginSchedule.parse("constant:0.2")(z_s, z_w, 11) == pytest.approx(mi + 0.2)
-    linear = MarginSchedule.parse("linear:0.1,5e-3")
-    linear.epochs_done = 4
-    assert linear(z_s, z_w, 11) == pytest.approx(mi + 0.1 + 4 * 5e-3)
-    assert linear.spec == "linear:0.1,0.005" and MarginSchedule.parse(" adaptive ").spec == "adaptive"
-    assert MarginSchedule.parse("adaptive")(z_s, z_w, 11) > mi
-
-
-def test_the_method_and_margin_are_part_of_the_run_config():
+def test_the_method_reading_adversary_and_margin_are_part_of_the_run_config():
     parse = train.build_parser().parse_args
     plain = train.run_config(parse([]))
     caf = train.run_config(parse(["--method", "caf"]))
     const = train.run_config(parse(["--method", "caf", "--caf-margin", "constant:0.2"]))
+    paper = train.run_config(parse(["--method", "caf", "--caf-reading", "paper"]))
+    fisher = train.run_config(parse(["--method", "caf", "--caf-adversary", "fishergan"]))
     assert "method" not in plain and caf["method"] == "caf" and const["caf_margin"] == "constant:0.2"
-    assert len({str(sorted(c.items())) for c in (plain, caf, const)}) == 3
+    assert paper["caf_reading"] == "paper" and fisher["caf_adversary"] == "fishergan"
+    assert len({str(sorted(c.items())) for c in (plain, caf, const, paper, fisher)}) == 5
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -131,14 +122,27 @@ def test_usage_errors_in_one_line(tmp_path, capsys, extra, message):
     assert not (tmp_path / "train.jsonl").exists()
 
 
-def test_caf_margin_without_caf_is_refused(tmp_path, capsys):
+@pytest.mark.parametrize("option", ["--caf-margin constant:0.2", "--caf-reading paper", "--caf-adversary none"])
+def test_caf_settings_without_caf_are_refused(tmp_path, capsys, option):
     argv = [a for a in TINY if a not in ("--method", "caf")]
-    assert run_main(train.main, argv + ["--caf-margin", "constant:0.2", "--results", str(tmp_path / "r.jsonl")]) == 1
-    assert "--caf-margin is a setting of --method caf" in capsys.readouterr().err
+    assert run_main(train.main, argv + option.split() + ["--results", str(tmp_path / "r.jsonl")]) == 1
+    assert f"{option.split()[0]} is a setting of --method caf" in capsys.readouterr().err
 
 
-def test_caf_on_the_tuned_alexnet_trains_its_classifier_as_the_regressor(tmp_path):
-    """CAF's second encoder: the critic reads AlexNet's 9216-wide pooled conv features, the classifier regresses."""
+@pytest.mark.parametrize("extra", [["--caf-reading", "paper"], ["--caf-adversary", "fishergan"],
+                                   ["--caf-adversary", "none"]])
+def test_the_paper_reading_and_table4_critics_train(tmp_path, extra, one_thread):
+    assert _run(tmp_path, "--epochs", "1", *extra) == 0
+    (row,) = _rows(tmp_path)
+    assert row["metrics"]["rmse_total"] > 0
+    critic = "none" not in extra
+    assert (row["metrics"]["caf_critic_loss"] is not None) == critic and (row["metrics"]["caf_margin"] is not None) \
+        == (extra == ["--caf-reading", "paper"])
+
+
+def test_caf_on_the_tuned_alexnet_trains_its_classifier_as_the_regressor(tmp_path, one_thread):
+    """CAF's second encoder: the critic (the authors' Disc2_light) reads AlexNet's 9216-wide pooled conv features,
+    the classifier regresses."""
     from breg_models.backbones import torchvision_models
 
     try:
@@ -149,5 +153,6 @@ def test_caf_on_the_tuned_alexnet_trains_its_classifier_as_the_regressor(tmp_pat
     assert _run(tmp_path, *argv) == 0
     (row,) = _rows(tmp_path)
     assert row["config"]["caf_margin"] == "linear:0.1,0.005" and row["metrics"]["caf_critic_loss"] is not None
-    critic = _last(tmp_path)["caf"]["critic"]
-    assert [tuple(v.shape) for k, v in critic.items() if k.endswith("weight")] == [(64, 9216), (32, 64), (16, 32)]
+    critic = _last(tmp_path)["caf"]["objective"]
+    assert [tuple(v.shape) for k, v in critic.items() if k.startswith("critic") and k.endswith("weight")] == [
+        (64, 9216), (32, 64), (16, 32)]

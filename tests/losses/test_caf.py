@@ -1,18 +1,26 @@
+"""CAF's equations against independent float64 arithmetic: grouping, margin (MI, AKNN K, Delta), critic losses."""
+
+import functools
 import math
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from losses import (
+    MarginSchedule,
     adaptive_margin,
-    adversarial_loss,
-    caf_training_step,
-    critic_loss,
+    aknn_k,
+    code_groups,
+    confidence_interval,
+    cumulative_threshold,
+    make_adversary,
+    mutual_information,
     otsu_threshold,
     strong_weak_split,
 )
+from losses.caf_adversaries import GRAMNet, sphere_distance
+from losses.caf_grouping import code_critic_count
 
 
 def _brute_otsu(v, nbins=256):
@@ -54,49 +62,174 @@ def test_strong_weak_split_uses_delta_r():
     assert sorted(weak.tolist()) == list(range(40))
 
 
-def test_critic_loss_eq7_transcription():
-    g = torch.Generator().manual_seed(0)
-    zs = torch.randn(4, 3, generator=g, dtype=torch.float64)
-    zw = torch.randn(5, 3, generator=g, dtype=torch.float64)
-    margin = 6.0
-    s, w = zs.numpy(), zw.numpy()
-    intra = [((s[i] - s[j]) ** 2).sum() for i in range(4) for j in range(i + 1, 4)]
-    inter = [max(0.0, margin - ((s[i] - w[j]) ** 2).sum()) for i in range(4) for j in range(5)]
-    ref = np.mean(intra) + 0.5 * np.mean(inter)
-    assert critic_loss(zs, zw, margin).item() == pytest.approx(ref, rel=1e-12)
-    assert adversarial_loss(zw).item() == pytest.approx(-w.mean())
+def test_cumulative_threshold_hand_worked():
+    # argmin at 1, argmax at 2: i_m = 1; w = 1.0, w_l = 0.2 - 0.5 = -0.3 passes at once (-0.3 < 0.95 w)
+    assert cumulative_threshold([0.2, -0.5, 0.9, 0.1, 0.3]) == pytest.approx(-0.3)
+    # w = -1: argmin 1, argmax 4, i_m = 2: w_l = -0.9 lies in [0.95 w, 0.75 w) so i_m moves to 4: w_l = -0.5
+    assert cumulative_threshold([-0.4, -0.6, 0.1, -0.1, 0.5, -0.5]) == pytest.approx(0.5)
+    assert math.isinf(cumulative_threshold([0.2, -0.2]))  # w == 0: the code divides by zero
 
 
-def test_adaptive_margin_eq8():
+def test_code_groups_hand_worked():
+    # th_v: i_m = (2 + 0)//2 = 1, 1.0 / 1.0; th_a: i_m = (3 + 5)//2 = 4, 1.0 / 1.7; th = 1.1602, th + 0.25 = 1.41
+    # exceeds every r^2, so the fallback: strong r^2 > 0.65 -> 0, 2, 5; weak r^2 < 0.3 -> 1, 3, 4
+    v = [0.9, 0.1, -0.8, 0.2, 0.0, 0.6]
+    a = [0.3, 0.1, 0.5, -0.1, 0.2, 0.7]
+    strong, weak, th = code_groups(v, a)
+    assert th == pytest.approx(math.hypot(1.0, 1.0 / 1.7))
+    assert strong.tolist() == [0, 2, 5] and weak.tolist() == [1, 3, 4]
+    assert code_critic_count(3) == 2 and code_critic_count(1) == 1 and code_critic_count(0) == 0
+    # th = 0: every r^2 > 0.25, no weak sample; the fallback appends r^2 > 0.65 (sample 2 again) to the strong
+    # group and takes weak from r^2 < 0.3: 0.2925, 0.2925, 0.2825 -> samples 0 and 1 end up in both groups
+    strong, weak, th = code_groups([0.3, -0.3, 0.6, 0.5, 0.4], [0.45, -0.45, 0.6, 0.5, 0.35])
+    assert th == 0.0 and strong.tolist() == [0, 1, 2] and weak.tolist() == [0, 1, 4]
+    # th = inf (w = 0): all weak, none strong; fallback finds no r^2 > 0.65, so the strong group IS the weak one
+    strong, weak, _ = code_groups([0.2, -0.2], [0.1, -0.1])
+    assert strong.tolist() == weak.tolist() == [0, 1]
+    # r^2 = 0.5 everywhere: all strong, then the fallback finds no weak sample -> both empty
+    strong, weak, _ = code_groups([0.5] * 8, [0.5] * 8)
+    assert strong.numel() == weak.numel() == 0
+
+
+def test_mutual_information_per_dimension():
     g = torch.Generator().manual_seed(1)
     zs = torch.randn(6, 4, generator=g, dtype=torch.float64)
     zw = torch.randn(8, 4, generator=g, dtype=torch.float64)
-    gs = np.exp(-zs.numpy()[:6] ** 2 / 0.4).ravel()
-    gw = np.exp(-zw.numpy()[:6] ** 2 / 0.4).ravel()
-    eta = np.corrcoef(gs, gw)[0, 1]
-    mi = -0.5 * np.log(1 - eta**2)
-    d2 = ((zs.numpy()[:, None, :] - zw.numpy()[None]) ** 2).sum(-1)
-    k = max(int((d2 < mi).sum()), 1)
-    ref = mi + np.log((14 / 0.05) ** (1 / (2 * k)))
-    assert adaptive_margin(zs, zw, 14) == pytest.approx(ref, rel=1e-9)
+    zs[:, 3] = 0.7  # a constant dimension contributes eta = 0, and so does one constant up to float32 noise
+    zs[:, 2] = 0.7 + 1e-8 * torch.randn(6, generator=g, dtype=torch.float64)
+
+    def ref(a, b):
+        ga, gb = np.exp(-a**2 / 0.4), np.exp(-b**2 / 0.4)
+        eta2 = [0.0 if ga[:, j].std() < 1e-6 else np.corrcoef(ga[:, j], gb[:, j])[0, 1] ** 2 for j in range(4)]
+        return -0.5 * np.log(1 - np.mean(eta2))
+
+    s, w = zs.numpy(), zw.numpy()
+    assert mutual_information(zs, zw) == pytest.approx(ref(s, w[:6]), rel=1e-12)
+    assert mutual_information(zs, zw, pairing="reverse") == pytest.approx(ref(s, w[::-1][:6]), rel=1e-12)
+    assert mutual_information(zs[:2], zw[:2]) == 0.0  # two pairs always correlate fully: no estimate
 
 
-def test_training_step_runs_in_order_and_updates_all():
-    torch.manual_seed(0)
-    enc = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.ReLU())
-    critic = nn.Linear(8, 4)
-    reg = nn.Linear(8, 2)
-    x = torch.randn(32, 3, 2, 2)
-    va = torch.cat([torch.rand(16, 2) * 0.1, torch.rand(16, 2) * 0.3 + 0.6]) * torch.sign(torch.randn(32, 2))
-    snaps = [m.weight.detach().clone() for m in (enc[1], critic, reg)]
-    out = caf_training_step(
-        enc, critic, reg, x, va,
-        torch.optim.Adam(critic.parameters(), 1e-2),
-        torch.optim.Adam(enc.parameters(), 1e-2),
-        torch.optim.Adam([*enc.parameters(), *reg.parameters()], 1e-2),
-    )
-    assert out["n_strong"] == 16 and out["n_weak"] == 16
-    assert all(math.isfinite(out[k]) for k in ("margin", "critic_loss", "adversarial_loss", "av_loss"))
-    for before, m in zip(snaps, (enc[1], critic, reg), strict=True):
-        assert not torch.equal(before, m.weight)
-    assert all(p.requires_grad for p in critic.parameters())  # unfrozen again
+def test_aknn_k_on_a_hand_made_line():
+    # labels s s w w s w at 0, 1, 1.5, 4, 4.5, 6; with log(N/c) = 1.2 the interval is 0.6 / k. C's two nearest
+    # (B, A) are strong and E's (D, F) weak: bias 0.5 > 0.3 at k = 2. A, B, D, F never pass (bias 0, 1/6, 0,
+    # 1/10 at k = 2..5 against 0.3, 0.2, 0.15, 0.12) and take k = N - 1 = 7: K = (4 * 7 + 2 * 2) / 6
+    n_batch = 8
+    c = n_batch / math.exp(1.2)
+    z_s = torch.tensor([[0.0], [1.0], [4.5]], dtype=torch.float64)
+    z_w = torch.tensor([[1.5], [4.0], [6.0]], dtype=torch.float64)
+    k = aknn_k(z_s, z_w, n_batch, c)
+    assert k == pytest.approx(32 / 6)
+    assert confidence_interval(n_batch, k, c) == pytest.approx(1.2 / (2 * 32 / 6))
+    # coincident points: no neighbourhood is biased whatever the order of the tie -> every k = N - 1
+    assert aknn_k(torch.zeros(4, 3), torch.zeros(4, 3), 32) == 31
+    # two far clusters: each point resolves at the first k with log(N/c) / (2k) < 1/2 (k = 7 for N = 32)
+    g = torch.Generator().manual_seed(0)
+    far = aknn_k(torch.randn(16, 3, generator=g), torch.randn(16, 3, generator=g) + 50, 32)
+    assert far == 7 and confidence_interval(32, far) == pytest.approx(math.log(32 / 0.05) / 14)
+
+
+def test_delta_grows_as_the_groups_separate():
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.randn(32, 16, generator=g), torch.randn(32, 16, generator=g)
+    deltas = [adaptive_margin(a, b + shift, 64) - mutual_information(a, b + shift) for shift in (0.0, 0.5, 1.0, 3.0)]
+    floor = math.log(64 / 0.05) / 126  # every point unresolved: K = N - 1
+    assert deltas == sorted(deltas) and floor <= deltas[0] < 1.1 * floor  # mixed: a few points resolve by chance
+    assert deltas[-1] == pytest.approx(math.log(64 / 0.05) / 16) and deltas[-1] < 0.5
+
+
+def test_margin_schedules_replace_delta_and_keep_mi():
+    g = torch.Generator().manual_seed(3)
+    z_s, z_w = torch.randn(6, 4, generator=g), torch.randn(5, 4, generator=g)
+    mi = mutual_information(z_s, z_w)
+    assert MarginSchedule.parse("constant:0.2")(z_s, z_w, 11) == pytest.approx(mi + 0.2)
+    linear = MarginSchedule.parse("linear:0.1,5e-3")
+    linear.epochs_done = 4
+    m = linear.evaluate(z_s, z_w, 11, "reverse")
+    assert m.value == pytest.approx(mutual_information(z_s, z_w, pairing="reverse") + 0.12) and m.k is None
+    adaptive = MarginSchedule.parse(" adaptive ").evaluate(z_s, z_w, 11)
+    assert adaptive.value == pytest.approx(adaptive.mi + confidence_interval(11, adaptive.k)) and adaptive.k >= 1
+    assert linear.spec == "linear:0.1,0.005" and MarginSchedule.parse("adaptive").spec == "adaptive"
+    for bad in ("linear:0.1", "constant:x", "kappa"):
+        with pytest.raises(ValueError, match="expected adaptive"):
+            MarginSchedule.parse(bad)
+
+
+def _data(seed, n_s=4, n_w=5, d=3):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n_s, d, generator=g, dtype=torch.float64), torch.randn(n_w, d, generator=g, dtype=torch.float64)
+
+
+def test_contrastive_loss_paper_eq7():
+    zs, zw = _data(0)
+    s, w, margin = zs.numpy(), zw.numpy(), 6.0
+    intra = [((s[i] - s[j]) ** 2).sum() for i in range(4) for j in range(i + 1, 4)]
+    inter = [max(0.0, margin - ((s[i] - w[j]) ** 2).sum()) for i in range(4) for j in range(5)]
+    loss = make_adversary("caf", pairs="all").critic_loss(zs, zw, margin)
+    assert loss.item() == pytest.approx(np.mean(intra) + 0.5 * np.mean(inter), rel=1e-12)
+    assert make_adversary("caf").encoder_loss(None, zw).item() == pytest.approx(-w.mean())
+
+
+def test_contrastive_loss_code_form_and_the_fisher_multiplier():
+    zs, zw = _data(1, 4, 4)
+    s, w, margin, lam, rho = zs.numpy(), zw.numpy(), 3.0, 0.3, 1e-6
+    d_ap = np.array([((s[i] - s[3 - i]) ** 2).sum() for i in range(4)])
+    d_an = np.array([max(0.0, margin - ((s[i] - w[3 - i]) ** 2).sum()) for i in range(4)])
+    c = 1 - (0.5 * (d_ap**2).mean() + 0.5 * (d_an**2).mean())
+    adv = make_adversary("caf", pairs="reverse", fisher=True)
+    adv.multiplier.fill_(lam)
+    loss = adv.critic_loss(zs, zw, margin)
+    assert loss.item() == pytest.approx(d_ap.mean() + d_an.mean() + lam * c - rho / 2 * c**2, rel=1e-6)
+    adv.after_critic_step()  # src/main.py: Lambda.data += rho * Lambda.grad, the grad of D_loss in Lambda being c
+    assert adv.multiplier.item() == pytest.approx(lam + rho * c, rel=1e-7)
+    assert "multiplier" in adv.state_dict()
+    gaps = adv.hinge_gaps(zs, zw, margin)
+    np.testing.assert_allclose(gaps.numpy(), margin - np.array([((s[i] - w[3 - i]) ** 2).sum() for i in range(4)]))
+
+
+def test_fishergan_loss_and_multiplier_update():
+    zs, zw = _data(2)
+    f_p, f_q, lam, rho = zs.numpy().mean(1), zw.numpy().mean(1), -0.2, 1e-6
+    c = 1 - 0.5 * ((f_p**2).mean() + (f_q**2).mean())
+    adv = make_adversary("fishergan")
+    adv.multiplier.fill_(lam)
+    loss = adv.critic_loss(zs, zw)
+    assert loss.item() == pytest.approx(-(f_p.mean() - f_q.mean() + lam * c - rho / 2 * c**2), rel=1e-6)
+    adv.after_critic_step()  # Mroueh & Sercu Alg. 1: lambda <- lambda - rho * dL_F/dlambda
+    assert adv.multiplier.item() == pytest.approx(lam - rho * c, rel=1e-6)
+    assert adv.encoder_loss(None, zw).item() == pytest.approx(-f_q.mean())
+
+
+def test_spheregan_geodesic_moments():
+    zs, zw = _data(3)
+
+    def moments(z):  # inverse stereographic projection, then arccos of the last coordinate (north pole N)
+        sq = (z**2).sum(1)
+        d = np.arccos((sq - 1) / (sq + 1))
+        return sum((d**r).mean() for r in (1, 2, 3))
+
+    sq = (zs.numpy() ** 2).sum(1)
+    np.testing.assert_allclose(sphere_distance(zs).numpy(), np.arccos((sq - 1) / (sq + 1)))
+    adv = make_adversary("spheregan")
+    assert adv.critic_loss(zs, zw).item() == pytest.approx(moments(zw.numpy()) - moments(zs.numpy()), rel=1e-10)
+    assert adv.encoder_loss(None, zw).item() == pytest.approx(-moments(zw.numpy()), rel=1e-10)
+
+
+def test_gramnet_ratio_and_mmd():
+    zs, zw = _data(4, 6, 5)
+    s, w = zs.numpy(), zw.numpy()
+
+    def gauss(a, b, s2):
+        return np.exp(-((a[:, None] - b[None]) ** 2).sum(-1) / (2 * s2))
+
+    ratios, mmd2 = [], 0.0
+    for s2 in (1.0, 2.0, 4.0, 8.0, 16.0):
+        k = functools.partial(gauss, s2=s2)
+        ratios.append(5 / 6 * np.linalg.solve(k(w, w) + 1e-3 * np.eye(5), k(w, s).sum(1)))
+        mmd2 += k(w, w).mean() - 2 * k(w, s).mean() + k(s, s).mean()
+    r = np.mean(ratios, 0)
+    adv = GRAMNet()
+    np.testing.assert_allclose(adv.ratio(zs, zw).numpy(), r, rtol=1e-9)
+    assert adv.critic_loss(zs, zw).item() == pytest.approx(-((r - 1) ** 2).mean() - r.mean(), rel=1e-6)
+    assert adv.encoder_loss(zs, zw).item() == pytest.approx(math.sqrt(mmd2), rel=1e-6)
+    with pytest.raises(ValueError, match="unknown adversary"):
+        make_adversary("wgan")

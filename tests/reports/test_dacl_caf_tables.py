@@ -29,7 +29,7 @@ DIMENSIONAL = {"rmse_valence": 0.25, "rmse_arousal": 0.2, "cc_valence": 0.6, "cc
 def evaluate_row(data: str, loss: str, metrics: dict, *, task: str = "categorical", split: str = "val",
                  model: str = "bregnext50", **config) -> dict:
     row = make_row("evaluate", {"model": model, "data": data, "task": task, "loss": loss, "seed": 0, "split": split,
-                                "checkpoint": "best", **config}, metrics)
+                                "checkpoint": "best"} | config, metrics)
     row["env"] = dict(ENV)
     return row
 
@@ -64,7 +64,19 @@ def test_dacl_on_resnet18_takes_the_papers_line_and_other_networks_are_extra_lin
     extra = ours["BReG-NeXt-50 + DACL"]  # compared with DACL's own result, kept beside the paper's line
     assert names[-1] == "BReG-NeXt-50 + DACL" and extra["Accuracy (%) (pub.)"] == pytest.approx(87.78)
     assert "dacl" not in names and "softmax_loss" not in names  # both taken by the ResNet-18 runs
-    assert {r["Source"] for r in out if r["Source"] != MEASURED} == {NOT_RUNNABLE}
+    # center loss (Wen et al.) is runnable here (--loss center) but has no run in these rows
+    assert {r["Method"] for r in out if r["Source"] not in (MEASURED, NOT_RUNNABLE)} == {"center_loss_ref35"}
+
+
+def test_center_loss_takes_its_line_and_seeds_show_mean_and_sd():
+    rows = [evaluate_row("rafdb:/r", "center", {"accuracy": a}, model="tv_resnet18", paper="dacl", seed=s)
+            for s, a in ((0, 0.80), (1, 0.84))]
+    text = render_dacl_table1(rows, "markdown")
+    (line,) = [r for r in measured(lines(render_dacl_table1(rows, "json")))]
+    assert line["Method"] == "ResNet-18 (torchvision) + center loss"
+    assert line["Accuracy (%)"] == pytest.approx(82.0) and line["Accuracy (%) (sd)"] == pytest.approx(2.828, abs=1e-3)
+    assert line["Accuracy (%) (diff.)"] == pytest.approx(82.0 - pub("dacl", "1", "center_loss_ref35", "rafdb_accuracy"))
+    assert "82.00 ± 2.83" in text and "seeds 0,1" in text
 
 
 def test_dacl_table2_compares_7_class_affectnet_only():
@@ -88,8 +100,9 @@ def test_runs_on_other_data_are_shown_but_not_compared():
     assert measured(lines(render_dacl_table1(rows, "json"))) == []  # RAF-DB's table takes RAF-DB runs only
 
 
-def caf_row(data: str, model: str = "tv_resnet18", margin: str | None = "adaptive", **config) -> dict:
-    extra = {"method": "caf", "caf_margin": margin} if margin else {}
+def caf_row(data: str, model: str = "tv_resnet18", margin: str | None = "adaptive", adversary: str = "caf",
+            **config) -> dict:
+    extra = {"method": "caf", "caf_margin": margin, "caf_adversary": adversary} if margin else {}
     return evaluate_row(data, "av", DIMENSIONAL, task="dimensional", model=model, **extra, **config)
 
 
@@ -114,18 +127,22 @@ def test_caf_runs_by_data_set_and_network():
 def test_caf_table4_margins_and_the_no_critic_baseline():
     rows = [caf_row("affectnet:/a"), caf_row("affectnet:/a", margin="constant:0.2"),
             caf_row("affectnet:/a", "tv_alexnet_tuned", margin="linear:0.1,0.005"),
-            caf_row("affectnet:/a", margin=None, paper="caf"), caf_row("affectnet:/a", margin="constant:0.3")]
+            caf_row("affectnet:/a", margin=None, paper="caf"), caf_row("affectnet:/a", margin="constant:0.3"),
+            caf_row("affectnet:/a", "tv_alexnet_tuned", adversary="spheregan"),
+            caf_row("affectnet:/a", "tv_alexnet_tuned", adversary="none")]
     t4 = {(r["Method"], r["Metric"]): r for r in lines(render_caf_table4(rows, "json"))}
     cases = {"ResNet-18 (torchvision) + CAF (Delta)": "ours_delta_resnet18",
              "ResNet-18 (torchvision) + CAF (constant kappa 0.2)": "ours_constant_kappa_resnet18",
              "AlexNet (tuned, CAF) + CAF (linear kappa' 0.1,0.005)": "ours_linear_kappa_alexnet_tuned",
-             "ResNet-18 (torchvision) + AV loss, no critic": "adversarial_resnet18_no_critic"}
+             "ResNet-18 (torchvision) + AV loss, no critic": "adversarial_resnet18_no_critic",
+             "AlexNet (tuned, CAF) + SphereGAN critic": "adversarial_alexnet_tuned_spheregan",
+             "AlexNet (tuned, CAF) + AV loss, no critic": "adversarial_alexnet_tuned_no_critic"}
     for method, row in cases.items():
         line = t4[(method, "SAGR")]
         assert line["Source"] == MEASURED and (row, "SAGR") not in t4  # the paper's line is the run's
         assert line["Arousal (diff.)"] == pytest.approx(0.75 - pub("caf", "4", row, "affectnet_sagr_arousal"))
     assert t4[("ResNet-18 (torchvision) + CAF (constant kappa 0.3)", "RMSE")]["Valence (pub.)"] is None
-    assert t4[("adversarial_resnet18_gramnet", "RMSE")]["Source"] == NOT_RUNNABLE
+    assert t4[("adversarial_resnet18_gramnet", "RMSE")]["Source"] == NOT_RUN  # runnable now: --caf-adversary
     assert t4[("ours_delta_alexnet_tuned", "RMSE")]["Source"] == NOT_RUN
     # Table 4's ablations stay out of Table 1, whose ResNet-18 line is the Delta run
     assert {r["Method"] for r in measured(lines(render_caf_table1(rows, "json")))} == {

@@ -1,0 +1,231 @@
+"""The epoch loop of `bench.train`: steps, evaluation, one result row per epoch, checkpoints, resume.
+
+Per epoch: the shuffled order (one generator, checkpointed), each batch augmented on the device where it sits
+and handed to the method's step, the learning-rate schedule, then evaluation on the validation split (and on
+the held-out part of the training set when ``holdout`` is set, which then picks the best epoch), the epoch's
+row (stored before its checkpoint: a crash between them reruns the epoch, whose row is kept once), and the
+checkpoints last.pt and best.pt. A rerun of the same config resumes from last.pt, bit for bit.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from bench.checkpoint import load_checkpoint, save_checkpoint
+from bench.cli import UsageError
+from bench.data import BatchFeed, Dataset, choose_data_path
+from bench.results import ResultsStore, make_row
+
+from .distributed import Dist
+from .holdout import split_holdout
+from .inputs import batches, input_transform, load_split, predict
+from .method import Method, MethodContext
+
+COMMAND = "train"
+
+
+@dataclass
+class RunPlace:
+    """Where a run's rows, checkpoints and data go and how it starts: ``resume`` a checkpoint path (None: the run's
+    own last.pt), ``force`` retrain from scratch, ``data_path`` auto/resident/stream (`bench.data.choose_data_path`),
+    ``cache_dir`` the decoded cache (None: the default), ``started`` the process's clock at its start (for the
+    time to the first step). None of these change what the run computes, so none is in its config."""
+
+    store: ResultsStore
+    run_dir: Path
+    resume: Path | None = None
+    force: bool = False
+    data_path: str = "auto"
+    cache_dir: str | None = None
+    started: float | None = None
+
+
+def build_method(model: nn.Module, ctx: MethodContext) -> Method:
+    """The method a config names: CAF's Algorithm 1, DACL or center loss, or a plain loss."""
+    if ctx.config.get("method") == "caf":
+        from .caf import CAFMethod
+
+        return CAFMethod(model, ctx)
+    if ctx.config["loss"] in ("dacl", "center"):
+        from .dacl import CenterLossMethod
+
+        return CenterLossMethod(model, ctx)
+    from .plain import Plain
+
+    return Plain(model, ctx)
+
+
+def build_model(config: dict, device: torch.device) -> nn.Module:
+    from breg_models import create_model, parse_bypass
+
+    bypass, params = parse_bypass(config["bypass"]) if config.get("bypass") else (None, None)
+    model = create_model(config["model"], task=config["task"], num_classes=config["num_classes"] if config["task"] ==
+                         "categorical" else None, bypass=bypass, bypass_params=params,
+                         bypass_impl=config["bypass_impl"], init=config.get("init")).to(device)
+    return model.to(memory_format=torch.channels_last) if config["channels_last"] else model
+
+
+def load_data(config: dict, cache_dir: str | None = None) -> tuple[Dataset, Dataset | None, Dataset]:
+    """(training part, held-out part or None, validation split) of the run's data."""
+    train = load_split(config, "train", cache_dir)
+    if config["task"] == "categorical" and train.num_classes != config["num_classes"]:
+        raise UsageError(f"{config['data']} has {train.num_classes} classes, not --num-classes {config['num_classes']}")
+    train, held = split_holdout(train, config.get("holdout", 0.0), config["seed"], config["task"])
+    return train, held, load_split(config, "val", cache_dir)
+
+
+def placed(ds: Dataset, device: torch.device, choice: str) -> tuple[Dataset, str]:
+    """``ds`` resident on ``device`` when it fits (or ``choice`` says so), else left on disk to be streamed."""
+    path = choose_data_path(ds.nbytes, device, choice) if not isinstance(ds.images, torch.Tensor) else "resident"
+    return (ds.to(device) if path == "resident" else ds), path
+
+
+def scores(config: dict, model: nn.Module, ds: Dataset, device: torch.device) -> dict:
+    """Every metric of `metrics.evaluate` of ``model`` on ``ds``."""
+    from metrics import evaluate
+
+    pred = predict(model, ds, device, config["batch_size"], config["amp"], config["channels_last"],
+                   input_transform(config))
+    y_true = ds.targets(config["task"]).cpu().numpy()
+    if config["task"] == "categorical":
+        return evaluate("categorical", y_true, pred.softmax(1).numpy(), num_classes=config["num_classes"])
+    return evaluate("dimensional", y_true, pred.numpy())
+
+
+def global_rng(device: torch.device) -> torch.Tensor:
+    """The default generator's state on ``device`` (what dropout draws from), for the checkpoint."""
+    return torch.cuda.get_rng_state(device) if device.type == "cuda" else torch.get_rng_state()
+
+
+def set_global_rng(state: torch.Tensor, device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.set_rng_state(state.cpu(), device)
+    else:
+        torch.set_rng_state(state.cpu())
+
+
+def selection_value(task: str, metrics: dict) -> float:
+    """Higher is better: accuracy, or minus the total RMSE."""
+    return metrics["accuracy"] if task == "categorical" else -metrics["rmse_total"]
+
+
+def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None:
+    """Train ``config`` for its epochs from wherever its last checkpoint stands, storing each epoch's row."""
+    epochs, task = config["epochs"], config["task"]
+    done = lambda e: place.store.done(COMMAND, {**config, "epoch": e})
+    train, held, val = load_data(config, place.cache_dir)
+    model = build_model(config, device)
+    ctx = MethodContext(config, train.class_counts() if task == "categorical" else None,
+                        (config["image_size"], config["image_size"]), device, dist)
+    method = build_method(model, ctx)
+    net = method.network()
+    if dist.on:  # rank 0 evaluates the bare model alone: a DDP forward on one rank would wait for the others
+        runner = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda"
+                                                           else None)
+    else:
+        runner = net
+    if config["compile"]:
+        runner = torch.compile(runner)
+    evaluator = runner if net is model and not dist.on else model
+    shuffle = torch.Generator().manual_seed(config["seed"])
+    aug_gen = torch.Generator(device=device).manual_seed(config["seed"] + 1)
+    state = {"epoch": 0, "best": None, "best_val": None}
+    last = place.resume or place.run_dir / "last.pt"
+    if place.resume is not None and not place.resume.is_file():
+        raise FileNotFoundError(f"--resume: checkpoint not found: {place.resume}")
+    if last.is_file() and not place.force:
+        ckpt = load_checkpoint(last, map_location=device)
+        if ckpt.get("config") != config:
+            raise UsageError(f"{last} was written by a different config; --force starts afresh")
+        model.load_state_dict(ckpt["model"])
+        method.load_state_dict(ckpt)
+        shuffle.set_state(ckpt["shuffle_rng"].cpu())
+        aug_gen.set_state(ckpt["augment_rng"].cpu())
+        if "global_rng" in ckpt:  # dropout (CAF's critic) draws from the default generators
+            set_global_rng(ckpt["global_rng"], device)
+        state = {"epoch": ckpt["epoch"], "best": ckpt["best"], "best_val": ckpt.get("best_val")}
+        if dist.main:
+            print(f"train: resuming from {last} after epoch {state['epoch']}", file=sys.stderr)
+    if dist.rank:  # augmentation draws differ across ranks (the checkpoint holds rank 0's generator)
+        aug_gen.manual_seed(config["seed"] + 1 + dist.rank + dist.world * state["epoch"])
+
+    transform = input_transform(config)
+    targets = train.targets(task).to(device)
+    train, data_path = placed(train, device, place.data_path)
+    held, val = (None if held is None else placed(held, device, place.data_path)[0]), placed(val, device,
+                                                                                          place.data_path)[0]
+    on = device if data_path == "resident" else torch.device("cpu")  # where the batches' indices must be
+    per_iter = config["lr_step_unit"] == "iter"
+    first_step, told = None, False  # seconds from the process's start to its first step, in that epoch's row
+    for epoch in range(state["epoch"] + 1, epochs + 1):
+        model.train()
+        method.start_epoch(epoch)
+        order = batches(len(train), config["batch_size"], shuffle, on, dist.rank, dist.world)
+        bar = tqdm(zip(order, BatchFeed(train.images, order, device), strict=True), total=len(order),
+                   desc=f"{config['model']} epoch {epoch}/{epochs}", unit="batch", leave=False,
+                   disable=None if dist.main else True)
+        total = torch.zeros((), device=device)
+        start = time.perf_counter()
+        for idx, images in bar:
+            x = transform.train(images, aug_gen)
+            if config["channels_last"]:
+                x = x.contiguous(memory_format=torch.channels_last)
+            total += method.step(runner, x, targets[idx.to(device)]) * idx.numel()
+            if first_step is None and place.started is not None:
+                first_step = time.perf_counter() - place.started
+            if per_iter:
+                for s in method.schedulers:
+                    s.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        train_s = time.perf_counter() - start
+        if not per_iter:
+            for s in method.schedulers:
+                s.step()
+        sums = torch.stack([total, torch.tensor(float(sum(b.numel() for b in order)), device=device)])
+        if dist.on:  # the loss and image count of the whole epoch, over every rank's slices
+            torch.distributed.all_reduce(sums)
+            if not dist.main:
+                continue
+        start = time.perf_counter()
+        metrics = scores(config, evaluator, val, device)
+        if held is not None:
+            metrics.update({f"holdout_{k}": v for k, v in scores(config, evaluator, held, device).items()
+                            if isinstance(v, (int, float))})
+        eval_s = time.perf_counter() - start
+        seen = int(sums[1])
+        metrics["train_loss"] = float(sums[0]) / seen
+        value = selection_value(task, {k.removeprefix("holdout_"): v for k, v in metrics.items()
+                                       if k.startswith("holdout_") == (held is not None)})
+        better = state["best"] is None or value > state["best"]
+        if better:
+            state["best"] = value
+        metrics["best_so_far"] = better
+        peek = None  # with a hold-out, the epoch the validation split itself would pick is kept too (best_val.pt)
+        if held is not None:
+            val_value = selection_value(task, metrics)
+            peek = state["best_val"] is None or val_value > state["best_val"]
+            state["best_val"] = val_value if peek else state["best_val"]
+        metrics.update(method.epoch_metrics())
+        timings = {"epoch_s": train_s, "eval_s": eval_s, "images_per_s": seen / train_s, "lr": method.lr,
+                   "data_path": data_path}
+        if first_step is not None and not told:
+            timings["first_step_s"], told = first_step, True
+        if place.force or not done(epoch):
+            place.store.append(make_row(COMMAND, {**config, "epoch": epoch}, metrics, timings))
+        save_checkpoint(place.run_dir, better, dict(
+            model=model.state_dict(), **method.state_dict(), shuffle_rng=shuffle.get_state(),
+            augment_rng=aug_gen.get_state(), global_rng=global_rng(device), epoch=epoch, config=config,
+            best=state["best"],
+            best_val=state["best_val"]), best_val=bool(peek))
+        key = "accuracy" if task == "categorical" else "rmse_total"
+        picked = f" held-out {key} {metrics['holdout_' + key]:.4f}" if held is not None else ""
+        print(f"epoch {epoch}: loss {metrics['train_loss']:.4f} val {key} {metrics[key]:.4f}{picked} "
+              f"({train_s:.1f} s, {timings['images_per_s']:.0f} img/s)", file=sys.stderr)
