@@ -12,15 +12,18 @@ from pathlib import Path
 def entry_points() -> list[tuple[str, str]]:
     """(module, summary) for every ``bench`` module that runs as ``python -m bench.<name>``."""
     out = []
-    for path in sorted(Path(__file__).parent.glob("*.py")):
+    here = Path(__file__).parent
+    modules = [(p.stem, p) for p in here.glob("*.py") if not p.stem.startswith("_")]
+    modules += [(p.parent.name, p) for p in here.glob("*/__main__.py")]  # packages run as python -m bench.<name>
+    for name, path in sorted(modules):
         text = path.read_text()
-        if path.stem.startswith("_") or 'if __name__ == "__main__"' not in text:
+        if path.name != "__main__.py" and 'if __name__ == "__main__"' not in text:
             continue
         doc = (ast.get_docstring(ast.parse(text)) or "").strip().splitlines()
         summary = doc[0] if doc else ""
-        prefix = f"`python -m bench.{path.stem}`"
+        prefix = f"`python -m bench.{name}`"
         summary = summary.removeprefix(prefix).lstrip(":").strip()
-        out.append((f"bench.{path.stem}", summary))
+        out.append((f"bench.{name}", summary))
     return out
 
 

@@ -53,7 +53,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cache-dir", default=None,
                    help="where the caches are decoded (default: a temporary folder); each is emptied before use")
     p.add_argument("--train", action="store_true",
-                   help="also time bench.train --data-path stream on each folder: first run and second run")
+                   help="also time bench.train --data-path stream on each folder: first run and second run "
+                        f"({TRAIN_MODEL}, batch {TRAIN_BATCH})")
+    p.add_argument("--train-steps", type=int, default=200, help="--train: steps of each training run (default 200)")
     add_output_args(p, COMMAND, "reports.loader", "measure cells whose rows are already in the store again")
     return p.parse_args(argv)
 
@@ -175,14 +177,19 @@ def measure(opts: dict) -> dict:
 
 
 # ---------------------------------------------------------------- bench.train on the same data (issue 20's end)
-def train_command(folder: Path, size: int, cache: Path, store: Path, ckpt: Path) -> list[str]:
-    """The training run whose memory and first step are measured, streaming from the decoded cache."""
+TRAIN_MODEL, TRAIN_BATCH = "tv_alexnet_tuned", 32  # a network cheap at 224 px on a CPU (~1 s a step on 2 cores)
+
+
+def train_command(folder: Path, size: int, cache: Path, store: Path, ckpt: Path, steps: int) -> list[str]:
+    """The training run whose memory and first step are measured, streaming from the decoded cache: ``steps``
+    steps of one epoch (the memory of a streamed epoch does not grow after its first batches)."""
     return [sys.executable, "-m", "bench.train", "--data", f"affectnet:{folder}", "--image-size", str(size),
-            "--model", "bregnext26", "--epochs", "1", "--batch-size", "64", "--data-path", "stream",
-            "--cache-dir", str(cache), "--results", str(store), "--checkpoint-dir", str(ckpt), "--format", "json"]
+            "--model", TRAIN_MODEL, "--epochs", "1", "--batch-size", str(TRAIN_BATCH), "--max-steps", str(steps),
+            "--data-path", "stream", "--cache-dir", str(cache), "--results", str(store), "--checkpoint-dir",
+            str(ckpt), "--format", "json"]
 
 
-def measure_train_runs(folder: Path, size: int, work: Path) -> list[tuple[str, dict]]:
+def measure_train_runs(folder: Path, size: int, work: Path, steps: int) -> list[tuple[str, dict]]:
     """bench.train twice on ``folder``: the first run decodes (cache emptied first), the second reuses the cache.
     Each: time to the first step and the data path (the last stored row's timings), and its peak RSS."""
     cache = work / f"train-cache-{size}"
@@ -193,7 +200,7 @@ def measure_train_runs(folder: Path, size: int, work: Path) -> list[tuple[str, d
         store.unlink(missing_ok=True)
         shutil.rmtree(ckpt, ignore_errors=True)
         started = time.perf_counter()
-        code, _, err, peak = run_child(train_command(folder, size, cache, store, ckpt))
+        code, _, err, peak = run_child(train_command(folder, size, cache, store, ckpt, steps))
         if code != 0:
             raise RuntimeError(f"bench.train failed (exit {code}): {(err.strip().splitlines() or [''])[-1]}")
         timings = ResultsStore(store).rows("train")[-1]["timings"]
@@ -261,7 +268,7 @@ def _run(args, store: ResultsStore | None, folder: Path, caches: Path, scratch: 
                     rows.extend(store.done(COMMAND, c) for c in done)
                     continue
                 try:
-                    for name, metrics in measure_train_runs(root, size, scratch):
+                    for name, metrics in measure_train_runs(root, size, scratch, args.train_steps):
                         cell(name, faces, size, lambda m=metrics: (m, {"first_step_s": m["first_step_s"]}))
                 except RuntimeError as exc:
                     print(f"bench.loader: --train skipped: {exc}", file=sys.stderr)

@@ -32,6 +32,7 @@ from .evaluation import render_evaluation
 from .gradflow import render_gradflow
 from .kernel import render_kernel
 from .kernel_aot import render_kernel_aot
+from .loader import render_loader
 from .render import FORMATS, latex_file
 from .train import render_train
 
@@ -44,6 +45,7 @@ TABLES: dict[str, list[tuple[str, Callable[..., str]]]] = {
     "kernel": [("kernel_benchmark", render_kernel)],
     "kernel_aot": [("kernel_aot", render_kernel_aot)],
     "epoch_time": [("epoch_time", render_epoch_time)],
+    "loader": [("loader_benchmark", render_loader)],
     "train": [("training_runs", render_train)],
     "evaluate": [("evaluation", render_evaluation)],
 }

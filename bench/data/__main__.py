@@ -1,5 +1,6 @@
-"""`python -m bench.data`: decode a data set into the decoded cache ahead of training (`prepare`), or say what is
-cached (`info`).
+"""`python -m bench.data`: decode a data set into the decoded cache ahead of training, or say what is cached.
+
+`prepare` decodes; `info` says what is cached and where.
 
 A training run, sweep cell or torchrun rank builds the cache itself when it is missing; `prepare` does it first
 with a progress bar, so a job on a cluster does not spend its first hour decoding. The cache is keyed by the data

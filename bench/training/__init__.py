@@ -1,13 +1,15 @@
 """The training behind `python -m bench.train`, in parts a reader can take in one at a time.
 
-- `runtime`: device, determinism, autocast (shared with `bench.epoch_time`).
-- `distributed`: where this process stands in a torchrun job.
-- `optim`: which parameters decay, the optimisers and their schedules.
-- `method`: the interface every training method implements; `plain`, `dacl` and `caf` are the methods (the
-  papers' losses on the network's output; DACL's attention net and sparse centers, or Wen et al.'s centers;
-  CAF's critic and its three steps).
+- `options`: the command line, recipes applied, the checks made before any work, and the run's config.
 - `recipes`: each paper's training settings, with the section or code file each comes from.
+- `loop`: the epoch loop: data, steps, evaluation, rows, checkpoints, resume.
+- `method`: the interface every training method implements; `plain` (a loss on the network's output), `dacl`
+  (DACL's attention net and sparse centers, or Wen et al.'s center loss) and `caf` (CAF's critic and its three
+  steps) are the methods.
+- `optim`: which parameters decay, the optimisers and their schedules.
+- `inputs`: a run's data as its config names it, its input transform, shuffled batches and predictions.
 - `holdout`: the part of the training set that picks the best epoch (model selection that does not peek).
-- `inputs`: a run's data as its config names it, batches and predictions.
-- `loop`: the epoch loop: steps, evaluation, rows, checkpoints, resume.
+- `footprint`: what a run needs on disk, host and device, for ``--dry-run``.
+- `distributed`: where this process stands in a torchrun job.
+- `runtime`: device, determinism, autocast (shared with `bench.epoch_time`).
 """

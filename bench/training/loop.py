@@ -168,6 +168,7 @@ def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None
         model.train()
         method.start_epoch(epoch)
         order = batches(len(train), config["batch_size"], shuffle, on, dist.rank, dist.world)
+        order = order[:config.get("max_steps") or len(order)]
         bar = tqdm(zip(order, BatchFeed(train.images, order, device), strict=True), total=len(order),
                    desc=f"{config['model']} epoch {epoch}/{epochs}", unit="batch", leave=False,
                    disable=None if dist.main else True)

@@ -69,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=("categorical", "dimensional"), default=None,
                    help=f"default: categorical, or dimensional for {', '.join(DIMENSIONAL_ONLY)}")
     p.add_argument("--epochs", type=int, default=5, help="epochs to train (a rerun resumes up to this many)")
+    p.add_argument("--max-steps", type=int, default=None, metavar="N",
+                   help="train at most N steps of each epoch (a quick look at a large set, or a benchmark); unset: "
+                        "every batch")
     p.add_argument("--batch-size", type=int, default=None,
                    help="default 128 (Sec. 3.5) on a GPU; 32 on the CPU, where bregnext50 at 128 needs ~10 GB")
     p.add_argument("--lr", type=float, default=1e-4, help="the optimiser's learning rate")
@@ -226,8 +229,8 @@ def resolve(args: argparse.Namespace, given: set[str], device_type: str) -> dict
         args.dacl_widths = dacl_widths(args.model, args.dacl_widths)
     out = {}
     for key in RECIPE_KEYS:
-        if key in CAF_KEYS and args.method != "caf":
-            continue
+        if (key in CAF_KEYS and args.method != "caf") or getattr(args, key) is None:
+            continue  # a setting this run has no use for
         source = sources[key].source if key in sources else "given" if key in given else "bench.train default"
         out[key] = Setting(getattr(args, key), source)
     return out
@@ -241,8 +244,8 @@ def check_values(args: argparse.Namespace) -> None:
         raise UsageError(f"--momentum must be in [0, 1), got {args.momentum}")
     if args.adam_betas is not None and (args.optimizer != "adam" or not all(0 <= b < 1 for b in args.adam_betas)):
         raise UsageError("--adam-betas is a setting of --optimizer adam, each in [0, 1)")
-    for name in ("epochs", "batch_size", "lr_step", "image_size"):
-        if getattr(args, name) < 1:
+    for name in ("epochs", "batch_size", "lr_step", "image_size", "max_steps"):
+        if (getattr(args, name) or 1) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
     checks = {"lr": (0, float("inf"), False), "weight_decay": (0, float("inf"), True),
               "lr_gamma": (0, 1, False), "augment_p": (0, 1, True), "synth_nuisance": (0, float("inf"), True)}
@@ -285,7 +288,7 @@ def run_config(args) -> dict:
     elif args.adam_betas is not None and tuple(args.adam_betas) != ADAM_BETAS:
         config["adam_betas"] = list(args.adam_betas)
     defaults = {"decay_on": "conv", "augment": "bregnext", "normalise": "bregnext", "holdout": 0.0, "resize": None,
-                "init": None, "recipe": None}
+                "init": None, "recipe": None, "max_steps": None}
     config.update({k: getattr(args, k) for k, default in defaults.items() if getattr(args, k, default) != default})
     if config.get("resize") == args.image_size:
         del config["resize"]

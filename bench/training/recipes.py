@@ -76,7 +76,10 @@ _BREGNEXT = {
     "optimizer": S("adam", NEXT), "lr": S(1e-4, NEXT), "lr_gamma": S(0.8, NEXT), "lr_step": S(10, NEXT),
     "lr_step_unit": S("epoch", NEXT), "batch_size": S(128, NEXT),
     "weight_decay": S(1e-4, f"{NEXT} (L2 on the conv layers); the value from {NEXT_CODE}"),
-    "decay_on": S("conv", NEXT), "augment": S("bregnext", NEXT), "augment_p": S(0.25, NEXT),
+    "decay_on": S("conv", NEXT),
+    "augment": S("bregnext", f"{NEXT} (flip, hue, saturation, brightness, contrast, zoom); the magnitudes are the "
+                             f"harness's, not those of {NEXT_CODE}"),
+    "augment_p": S(0.25, f"{NEXT} (its code augments half the faces)"),
     "normalise": S("bregnext", f"{NEXT} (zero-centring); the means from {NEXT_CODE}"), "image_size": S(64, NEXT),
     "holdout": S(0.1, HOLDOUT),
 }

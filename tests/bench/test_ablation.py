@@ -118,13 +118,13 @@ def test_caf_table4_statistics_and_published_cells():
 
 
 def test_tiny_caf_table4_run(tmp_path, capsys):
-    """The preset end to end on ResNet-18: seven bench.train runs (no critic, three other critics, three margins),
-    one row each."""
+    """The preset end to end on the tuned AlexNet: seven bench.train runs (no critic, three other critics, three
+    margins), one row each."""
     from bench.paper_runs import CAF_TABLE4
 
     store = tmp_path / "a.jsonl"
-    assert main(["--preset", "caf_table4", "--models", "tv_resnet18", "--seeds", "0", "--epochs", "1",
-                 "--batch-size", "8", "--image-size", "32", "--synth-train", "16", "--synth-val", "16",
+    assert main(["--preset", "caf_table4", "--models", "tv_alexnet_tuned", "--seeds", "0", "--epochs", "1",
+                 "--batch-size", "8", "--image-size", "64", "--synth-train", "16", "--synth-val", "16",
                  "--device", "cpu", "--results", str(store), "--format", "csv"]) == 0
     rows = ResultsStore(store).rows("ablation")
     assert sorted(r["config"]["variant"] for r in rows) == sorted(CAF_TABLE4)

@@ -12,7 +12,7 @@ def test_lists_every_entry_point_without_importing_torch():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False).stdout
     lines = out.splitlines()
     for name in ("flops", "train", "depth_sweep", "ablation", "gradflow", "epoch_time", "kernel", "kernel_aot",
-                 "gpu_suite"):
+                 "gpu_suite", "reproduce", "evaluate", "data", "loader"):
         assert any(line.split()[:1] == [f"bench.{name}"] and len(line.split()) > 2 for line in lines), name
     assert not any(line.split()[:1] == ["bench.cli"] for line in lines)  # helpers are not entry points
     assert lines[-1] == "False"

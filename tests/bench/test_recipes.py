@@ -107,3 +107,25 @@ def test_holdout_picks_the_best_epoch_and_the_validation_pick_is_kept_apart(tmp_
     assert rows[0]["config"]["holdout"] == 0.2
     evaluated = {r["config"]["checkpoint"] for r in ResultsStore(tmp_path / "evaluate.jsonl").rows("evaluate")}
     assert evaluated == {"best", "best_val"}
+
+
+def test_dry_run_footprint_counts_the_data_and_the_model(tmp_path, capsys):
+    """The footprint of a run: its faces counted from the label files (nothing decoded), the bytes they take at the
+    stored side, the path the run takes, and its weights, optimiser state and activations against one GPU."""
+    from bench.loader import make_affectnet
+    from bench.training.footprint import run_footprint
+
+    folder = make_affectnet(tmp_path / "faces", 30)
+    args, _ = _resolved("--recipe", "dacl", "--model", "tv_resnet18", "--data", f"affectnet7:{folder}")
+    fp = run_footprint(train.run_config(args), "cuda")
+    assert (fp["train"], fp["val"], fp["side"]) == (27, 3, 256) and fp["counted"].startswith("counted")  # 3 contempt
+    assert fp["data_bytes"] == 30 * 3 * 256 * 256 and fp["path"] == "resident"
+    attention = 512 * 7 * 7 * 3584 + 3584 * 512 + 512 * 64 + 64 * 1024  # the CE-Unit's weights, about
+    assert fp["params"] == 11_180_616 - 8 * 513 + 7 * 513 and fp["extra_params"] > attention
+    assert fp["state_bytes"] == (fp["params"] + fp["extra_params"]) * (8 + 4)  # weights, gradients, SGD momentum
+    assert fp["device_bytes"] == fp["data_bytes"] + fp["state_bytes"] + fp["activation_bytes"]
+    assert not list((tmp_path / "faces").rglob("*.u8"))  # nothing was decoded
+    big, _ = _resolved("--recipe", "caf", "--model", "tv_resnet18", "--data", "affwild:/nowhere")
+    fp = run_footprint(train.run_config(big), "cuda")  # Aff-Wild's published size: 197 GB at 256 px, streamed
+    assert fp["train"] == 900_000 and fp["path"] == "stream" and fp["data_device_bytes"] < 2**30
+    assert fp["device_bytes"] < fp["gpu_bytes"]

@@ -115,6 +115,16 @@ def test_budget_settings():
     assert all(c["amp"] == "bf16" and c["channels_last"] is True and c["epochs"] == 2 == c["epoch"] for c in amp)
 
 
+def test_seeds_train_every_run_once_each():
+    one, feeds = _cells("dacl", "--tables", "1")
+    three, feeds3 = _cells("dacl", "--tables", "1", "--seeds", "0,1,2")
+    assert len(three) == 3 * len(one) and feeds3 == [f for f in feeds for _ in range(3)]
+    assert [c["seed"] for c in three[:3]] == [0, 1, 2]
+    assert {k: v for k, v in three[1].items() if k != "seed"} == {k: v for k, v in one[0].items() if k != "seed"}
+    with pytest.raises(Exception, match="--seeds takes distinct seeds"):
+        _cells("dacl", "--seeds", "1,1")
+
+
 def test_a_cell_config_is_what_its_bench_train_command_writes():
     """The cell's config must equal the last epoch row bench.train writes, or a rerun could never skip it."""
     for paper in paper_runs.PAPER_NAMES:

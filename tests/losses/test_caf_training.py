@@ -10,7 +10,8 @@ import math
 import pytest
 import torch
 
-from bench.data import make_synth, normalise
+from bench.data import make_synth
+from bench.data.transform import InputTransform
 from breg_models import create_model
 from breg_models.backbones import torchvision_models
 from breg_models.latent import encoder_head
@@ -21,15 +22,11 @@ PAPER_DELTA = (0.1, 0.35)  # kappa = 0.2 "an appropriate constant" for Delta, ka
 
 
 @pytest.fixture(autouse=True)
-def _torchvision_on_one_thread():
+def _torchvision():
     try:
         torchvision_models()
     except ImportError:
         pytest.skip("torchvision is not installed (the 'backbones' extra)")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # small batches: a second thread gains little and loses much when the CPU is shared
-    yield
-    torch.set_num_threads(threads)
 
 
 def _setup(name, size, margin="adaptive", adversary="caf", n=320, batch=32):
@@ -42,7 +39,8 @@ def _setup(name, size, margin="adaptive", adversary="caf", n=320, batch=32):
     encoder_params = [p for p in model.parameters() if id(p) not in head_ids]
     opts = caf.make_optimizers(encoder_params, head.parameters())
     data = make_synth(n, size=size, num_classes=8, balance="disk")
-    return caf, encode, head, encoder_params, opts, normalise(data.images), data.va, batch
+    x = InputTransform("none", 0.0, "imagenet").test(data.images)  # CAF's recipe normalises as its code: ImageNet's
+    return caf, encode, head, encoder_params, opts, x, data.va, batch
 
 
 @pytest.mark.slow
@@ -65,24 +63,27 @@ def test_the_margin_acts_over_the_first_100_steps(name, size):
     # to 0.46 (separated). The bound tested is the paper's range 0.1-0.35: the untrained critic must not look
     # separated (K < 10) and Delta must not sink below kappa' 's start
     assert PAPER_DELTA[0] <= min(deltas) and max(deltas) <= PAPER_DELTA[1], (min(deltas), max(deltas))
-    assert 0 < active / pairs <= 1
-    if name == "tv_alexnet_tuned":
-        # Not asserted here: some hinges inactive. The tuned AlexNet, from scratch, gives Disc2_light latents that
-        # differ across images by ~1e-3, so the critic's distances (median D^2 8e-7 without its dropout, 5e-3 with
-        # it) stay below every margin (>= 0.104) and every hinge is active in ~99% of the first 400 steps; the
-        # margin's value then reaches the gradients through the Fisher constraint only (see the Table 4 test)
-        return
-    assert active / pairs < 1
+    # Some but not all hinges act, so the margin's value reaches the critic's gradients. On ResNet-18 about 60% of
+    # the pairs are inside the margin. The tuned AlexNet from scratch (convolutions without batch norm shrink the
+    # signal ~40x) gives Disc2_light outputs that barely differ across images: its pairs sit inside the margin but
+    # for a few steps (a pooled share of ~0.99; about 5 of the 100 steps have some hinges idle)
+    assert 0 < active / pairs < 1, active / pairs
     assert any(0 < s < 1 for s in shares)  # not all-or-nothing at every step
 
 
+MARGINS = [("adaptive", "caf"), ("constant:0.2", "caf"), ("linear:0.1,0.005", "caf")]
+CRITICS = [("adaptive", "caf"), ("adaptive", "fishergan"), ("adaptive", "spheregan"), ("adaptive", "gramnet"),
+           ("adaptive", "none")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name, size, batch", [("tv_resnet18", 32, 64), ("tv_alexnet_tuned", 63, 32)])
-def test_table4_variants_end_in_different_encoders(name, size, batch):
+@pytest.mark.parametrize("name, size, batch, variants", [("tv_resnet18", 32, 64, MARGINS + CRITICS[1:]),
+                                                         ("tv_alexnet_tuned", 63, 32, CRITICS)])
+def test_table4_variants_end_in_different_encoders(name, size, batch, variants):
     # ResNet-18's first batches of 32 put every strong-weak distance beyond all three margins (no hinge acts:
-    # constant, linear and adaptive then train alike); batches of 64 pair more samples
-    variants = [("adaptive", "caf"), ("constant:0.2", "caf"), ("linear:0.1,0.005", "caf"),
-                ("adaptive", "fishergan"), ("adaptive", "spheregan"), ("adaptive", "gramnet"), ("adaptive", "none")]
+    # constant, linear and adaptive then train alike); batches of 64 pair more samples. On the tuned AlexNet every
+    # hinge acts in the first steps (see above), where a margin only shifts the critic's loss by a constant: its
+    # margins cannot differ yet, its critics and the no-critic run do
     encoders = {}
     for margin, adversary in variants:
         caf, encode, head, params, opts, x, va, batch = _setup(name, size, margin, adversary, n=2 * batch, batch=batch)
