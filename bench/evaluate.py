@@ -126,7 +126,7 @@ def _load_model(config: dict, path: Path, device: torch.device) -> nn.Module:
 
 
 def evaluate_run(train_config: dict, checkpoint: str | Path, splits=("val",), store: ResultsStore | None = None,
-                 device="cpu", *, force: bool = False) -> list[dict]:
+                 device="cpu", *, force: bool = False, cache_dir: str | None = None) -> list[dict]:
     """Rows of ``checkpoint`` (a run of ``train_config``) on each split, appended to ``store``; a split whose row
     the store already holds is not evaluated again unless ``force``.
 
@@ -151,7 +151,7 @@ def evaluate_run(train_config: dict, checkpoint: str | Path, splits=("val",), st
         if split in stored:
             rows.append(stored[split])
             continue
-        dataset = load_split(config, split)
+        dataset = load_split(config, split, cache_dir)
         if config["task"] == "categorical" and dataset.num_classes != config["num_classes"]:
             raise UsageError(f"{config['data']} has {dataset.num_classes} classes, the network "
                              f"{config['num_classes']}")
@@ -180,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated, of: {', '.join(SPLITS)} (AffectNet and Aff-Wild have no public test)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="cpu, cuda or cuda:N (default: cuda where there is one)")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="the decoded cache of file-backed data sets (default $BREG_CACHE_DIR or ~/.cache/breg-harness)")
     add_output_args(p, COMMAND, "reports.evaluation", "evaluate splits whose rows are already in the store again")
     return p
 
@@ -197,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         parse_spec(args.data)
         config = {**config, "data": args.data}
     store = ResultsStore(args.results) if args.results else None
-    rows = evaluate_run(config, args.checkpoint, splits, store, args.device, force=args.force)
+    rows = evaluate_run(config, args.checkpoint, splits, store, args.device, force=args.force,
+                        cache_dir=args.cache_dir)
     if args.format in ("json", "csv"):
         text = format_rows(rows, args.format)
     else:

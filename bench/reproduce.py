@@ -133,14 +133,16 @@ def evaluate_config(config: dict) -> dict:
 
 
 # ---------------------------------------------------------------- running a cell
-def run_cell(config: dict, *, results: str, checkpoint_dir: str, force: bool = False) -> tuple[dict, dict]:
+def run_cell(config: dict, *, results: str, checkpoint_dir: str, force: bool = False,
+             cache_dir: str | None = None) -> tuple[dict, dict]:
     """Train one cell through bench.train's main (its rows and checkpoints land where bench.train puts them);
     the last epoch's metrics and timings, for the sweep's table."""
     from . import train
     from .evaluate import evaluation_store
 
     argv = train_argv(cell_options(config)) + ["--results", results, "--checkpoint-dir", checkpoint_dir,
-                                               "--format", "json", "--out", "-"] + (["--force"] if force else [])
+                                               "--format", "json", "--out", "-"] + (["--force"] if force else []) \
+        + (["--cache-dir", cache_dir] if cache_dir else [])
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         train.main(argv)
@@ -198,6 +200,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="cpu or cuda (default cuda where there is one); with --executor ray a cuda cell takes one GPU")
     p.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR",
                    help="bench.train's checkpoints (DIR/<run key>/last.pt, best.pt); a cell resumes from its last.pt")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="the decoded cache the runs read (default $BREG_CACHE_DIR or ~/.cache/breg-harness; with "
+                        "--executor ray it must be at the same path on every node, or each node decodes its own)")
     p.add_argument("--dry-run", action="store_true",
                    help="list the cells as bench.train commands with each recipe's settings, run nothing")
     p.add_argument("--format", choices=FORMATS, default="markdown",
@@ -284,8 +289,8 @@ def check_models(configs: list[dict]) -> None:
 
 
 def dry_run(args, configs: list[dict], tables: list[tuple[str, ...]]) -> str:
-    """Each run as its bench.train command, then the recipe's settings with their sources (once per network and
-    data set: the runs of one differ only in loss, bypass, method and seed)."""
+    """Each run as its bench.train command, then the recipe's settings with their sources and the footprint (once per
+    network, data set and loss: the runs of one differ only in bypass, method and seed)."""
     lines = [f"# {args.paper}, budget {configs[0]['budget']}: {len(configs)} runs, each the bench.train command below "
              "(the same config, so rows written by either count for both)"]
     for config, feeds in zip(configs, tables, strict=True):
@@ -295,7 +300,7 @@ def dry_run(args, configs: list[dict], tables: list[tuple[str, ...]]) -> str:
 
     shown = set()
     for config in configs:
-        key = (config["model"], config["data"], config["task"])
+        key = (config["model"], config["data"], config["task"], config["loss"])
         if key in shown:
             continue
         shown.add(key)
@@ -321,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     check_models(configs)
     results = Path(args.results).absolute()
     fn = partial(run_cell, results=str(results), checkpoint_dir=str(Path(args.checkpoint_dir).absolute()),
-                 force=args.force)
+                 force=args.force, cache_dir=str(Path(args.cache_dir).absolute()) if args.cache_dir else None)
     result = run_cells(configs, fn, FinishedRuns(results), "train",
                        needs_gpu=lambda c: str(c.get("device", "cpu")).startswith("cuda"),
                        desc=f"{args.paper} runs", **executor_kwargs(args))

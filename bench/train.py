@@ -17,7 +17,6 @@ Under ``torchrun`` (WORLD_SIZE > 1) one run trains on every process with Distrib
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from bench.checkpoint import load_checkpoint
@@ -30,7 +29,6 @@ from bench.training.runtime import check_bypass_impl, resolve_device, set_determ
 from reports.train import render_train
 
 __all__ = ["build_parser", "main", "run_config"]
-STARTED = time.perf_counter()  # the process's start, as near as this module's import (time to the first step)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,8 +66,8 @@ def _dry_run(args, given: set[str]) -> int:
 
         sources.update(reading_settings(config))
     title = f"bench.train {args.model} on {args.data}" + (f", recipe {args.recipe}" if args.recipe else "")
-    write_output(render_settings(sources, config, "markdown" if args.format in ("json", "csv") else args.format,
-                                 caption=title, run_key=run_id(COMMAND, config), footprint=notes), args.out)
+    write_output(render_settings(sources, config, args.format, caption=title, run_key=run_id(COMMAND, config),
+                                 footprint=notes), args.out)
     return 0
 
 
@@ -107,12 +105,12 @@ def _train(args, given: set[str], dist: Dist, device) -> int:
                                                                                               args.epochs)
     if args.force or not finished:
         fit(config, RunPlace(store, run_dir, Path(args.resume) if args.resume else None, args.force, args.data_path,
-                             args.cache_dir, STARTED), dist, device)
+                             args.cache_dir), dist, device)
     elif dist.main:
         print(f"train: all {args.epochs} epochs of this config are in {store.path}; --force reruns", file=sys.stderr)
     if not dist.main:
         return 0
-    _evaluate_best(config, run_dir, store, device, force=args.force)
+    _evaluate_best(config, run_dir, store, device, force=args.force, cache_dir=args.cache_dir)
     # every epoch of the run, resumed or not: the store's rows (this run's, or earlier runs' it resumed)
     return _emit(args, [row for e in range(1, args.epochs + 1) if (row := epoch_done(e))])
 
@@ -123,7 +121,8 @@ def _checkpoint_finished(last: Path, epochs: int) -> bool:
     return not last.is_file() or load_checkpoint(last).get("epoch", 0) >= epochs
 
 
-def _evaluate_best(config: dict, run_dir: Path, store: ResultsStore, device, force: bool = False):
+def _evaluate_best(config: dict, run_dir: Path, store: ResultsStore, device, force: bool = False,
+                   cache_dir: str | None = None):
     """The finished run's best.pt on the validation split as `bench.evaluate` rows (per-class scores, confusion
     matrix), in evaluate.jsonl beside the epochs' store; kept once per config, like the epochs. With a hold-out,
     best_val.pt too: the epoch the validation split picks (checkpoint "best_val"), which is how the papers' code
@@ -132,7 +131,8 @@ def _evaluate_best(config: dict, run_dir: Path, store: ResultsStore, device, for
 
     for name in ("best.pt", "best_val.pt"):  # absent when the folder was removed; best_val.pt only with --holdout
         if (run_dir / name).is_file():
-            evaluate_run(config, run_dir / name, ("val",), evaluation_store(store.path), device, force=force)
+            evaluate_run(config, run_dir / name, ("val",), evaluation_store(store.path), device, force=force,
+                         cache_dir=cache_dir)
 
 
 def _emit(args, rows: list[dict]) -> int:

@@ -23,5 +23,7 @@ def render_loader(rows: list[dict], fmt: str = "markdown", caption: str = "") ->
              "after imports and before the measure, rss_growth_mb the difference, to compare with data_mb (the "
              "decoded set). The cache was just written, so the pass reads from the page cache, not the disk.",
              "train_first / train_second: `python -m bench.train --data-path stream` on the same folder, first run "
-             "(decode included) and second (cache reused): time to the first training step."]
+             "(decode included) and second (cache reused): first_step_s, the seconds from the start of the run's "
+             "setup (data, model) to the start of its first step (its first batch in hand); seconds, the whole "
+             "process (imports and every step included); peak_rss_mb over all its steps."]
     return render_frame(frame, fmt, caption=caption or "Data loader: decoded cache and streaming", notes=notes)

@@ -35,8 +35,8 @@ COMMAND = "train"
 class RunPlace:
     """Where a run's rows, checkpoints and data go and how it starts: ``resume`` a checkpoint path (None: the run's
     own last.pt), ``force`` retrain from scratch, ``data_path`` auto/resident/stream (`bench.data.choose_data_path`),
-    ``cache_dir`` the decoded cache (None: the default), ``started`` the process's clock at its start (for the
-    time to the first step). None of these change what the run computes, so none is in its config."""
+    ``cache_dir`` the decoded cache (None: the default). None of these change what the run computes, so none is in
+    its config."""
 
     store: ResultsStore
     run_dir: Path
@@ -44,7 +44,6 @@ class RunPlace:
     force: bool = False
     data_path: str = "auto"
     cache_dir: str | None = None
-    started: float | None = None
 
 
 def build_method(model: nn.Module, ctx: MethodContext) -> Method:
@@ -117,7 +116,11 @@ def selection_value(task: str, metrics: dict) -> float:
 
 
 def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None:
-    """Train ``config`` for its epochs from wherever its last checkpoint stands, storing each epoch's row."""
+    """Train ``config`` for its epochs from wherever its last checkpoint stands, storing each epoch's row. The first
+    epoch this call trains records the seconds from here (data opened, or decoded into the cache, then the model
+    built) to its first step's start, its first batch in hand: ``first_step_s``, what a decoded cache saves a
+    second run."""
+    started = time.perf_counter()
     epochs, task = config["epochs"], config["task"]
     done = lambda e: place.store.done(COMMAND, {**config, "epoch": e})
     train, held, val = load_data(config, place.cache_dir)
@@ -163,7 +166,7 @@ def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None
                                                                                           place.data_path)[0]
     on = device if data_path == "resident" else torch.device("cpu")  # where the batches' indices must be
     per_iter = config["lr_step_unit"] == "iter"
-    first_step, told = None, False  # seconds from the process's start to its first step, in that epoch's row
+    first_step, told = None, False  # seconds from `started` to the first step, in that epoch's row
     for epoch in range(state["epoch"] + 1, epochs + 1):
         model.train()
         method.start_epoch(epoch)
@@ -175,12 +178,12 @@ def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None
         total = torch.zeros((), device=device)
         start = time.perf_counter()
         for idx, images in bar:
+            if first_step is None:
+                first_step = time.perf_counter() - started
             x = transform.train(images, aug_gen)
             if config["channels_last"]:
                 x = x.contiguous(memory_format=torch.channels_last)
             total += method.step(runner, x, targets[idx.to(device)]) * idx.numel()
-            if first_step is None and place.started is not None:
-                first_step = time.perf_counter() - place.started
             if per_iter:
                 for s in method.schedulers:
                     s.step()
