@@ -148,7 +148,15 @@ def __getattr__(name: str):
 def build_backbone(spec: BackboneSpec, outputs: int) -> nn.Module:
     """The torchvision network of ``spec`` with an ``outputs``-wide head, untrained (torchvision's own init)."""
     models = torchvision_models()
-    model = getattr(models, spec.builder)(weights=None, num_classes=outputs)
+    if spec.hidden is None:
+        model = getattr(models, spec.builder)(weights=None, num_classes=outputs)
+    else:  # built on the meta device: the 54M-value FC layers replaced below are never initialised (~0.3 s)
+        with torch.device("meta"):
+            model = getattr(models, spec.builder)(weights=None, num_classes=outputs)
+        model.to_empty(device="cpu")
+        for module in model.features:  # AlexNet's own init is PyTorch's defaults, drawn in this order
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
     if isinstance(model, models.ResNet):
         model.__class__ = _resnet_class()  # a subclass adding one method: same modules, same state dict
     if spec.hidden is not None:  # CAF's reduced FC layers, in torchvision's classifier slots 1, 4 and 6

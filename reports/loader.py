@@ -22,7 +22,8 @@ def render_loader(rows: list[dict], fmt: str = "markdown", caption: str = "") ->
              "Each measure runs in a fresh process; peak_rss_mb is that process's ru_maxrss, rss_before_mb its peak "
              "after imports and before the measure, rss_growth_mb the difference, to compare with data_mb (the "
              "decoded set). The cache was just written, so the pass reads from the page cache, not the disk.",
-             "train_first / train_second: `python -m bench.train --data-path stream` on the same folder, first run "
+             "train_first / train_second: `python -m bench.train --model tv_alexnet_tuned --batch-size 32 --data-path "
+             "stream` (batch_size above is the loader's) on the same folder, first run "
              "(decode included) and second (cache reused): first_step_s, the seconds from the start of the run's "
              "setup (data, model) to the start of its first step (its first batch in hand); seconds, the whole "
              "process (imports and every step included); peak_rss_mb over all its steps."]

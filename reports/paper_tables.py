@@ -25,6 +25,9 @@ NOT_RUN = "published only (not run yet)"
 NOT_RUNNABLE = "published only (not runnable here)"
 # Empty cell: nothing measured, or nothing published there.
 EMPTY = "-"
+# best.pt is picked on the held-out part of the training set where the run holds one out; best_val.pt on the split
+# evaluated, as the papers' code picks its best epoch on the set it reports (README: Model selection)
+CHECKPOINT_LABELS = {"best_val": "test-set maximum (epoch picked on the evaluated split)"}
 # Digits shown per published unit (Markdown/LaTeX; CSV and JSON keep full precision).
 DECIMALS = {"%": 2, "ratio": 4, "va": 4, "images": 0}
 DATABASES = {"affectnet": "AffectNet", "fer2013": "FER2013", "affwild": "Aff-Wild", "afewva": "AFEW-VA",
@@ -118,7 +121,8 @@ class Run:
         parts = [f"budget {c['budget']}" if c.get("budget") is not None else None,
                  f"synth as {c['synth_balance']}" if c.get("synth_balance") not in (None, "uniform") else None,
                  f"{c['epochs']} epoch{'' if c['epochs'] == 1 else 's'}" if c.get("epochs") is not None else None,
-                 str(c["checkpoint"]) if c.get("checkpoint") is not None else None,
+                 CHECKPOINT_LABELS.get(c["checkpoint"], str(c["checkpoint"])) if c.get("checkpoint") is not None
+                 else None,
                  c.get("loss"), f"bypass {c['bypass']}" if c.get("bypass") else None]
         seeds = sorted({r["config"].get("seed") for r in self.rows}, key=str)
         if seeds != [None]:

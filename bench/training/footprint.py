@@ -49,18 +49,24 @@ def _meta_model(config: dict) -> nn.Module:
 
 
 def _saved_bytes(model: nn.Module, side: int) -> tuple[int, tuple[int, ...] | None]:
-    """Bytes saved for backward by one face's forward, and the last feature map's shape (C, H, W) if any."""
-    saved: dict[int, torch.Tensor] = {}
+    """Bytes saved for backward per face, and the last feature map's shape (C, H, W) if any. Taken as the
+    difference of a 4-face and a 2-face forward: batch norm refuses one face on a 1x1 map, and what a forward
+    saves whatever the batch (the weights) is no activation."""
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        saved[id(t)] = t
-        return t
+    def saved_by(n: int) -> int:
+        saved: dict[int, torch.Tensor] = {}
 
-    x = torch.empty(1, 3, side, side, device="meta")
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        model(x)
+        def pack(t: torch.Tensor) -> torch.Tensor:
+            saved[id(t)] = t
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(torch.empty(n, 3, side, side, device="meta"))
+        return sum(t.numel() * t.element_size() for t in saved.values())
+
+    x = torch.empty(2, 3, side, side, device="meta")
     fmap = tuple(model.features(x).shape[1:]) if callable(getattr(model, "features", None)) else None
-    return sum(t.numel() * t.element_size() for t in saved.values()), fmap
+    return (saved_by(4) - saved_by(2)) // 2, fmap
 
 
 def _extra_parameters(config: dict, fmap: tuple[int, ...] | None) -> tuple[int, str]:

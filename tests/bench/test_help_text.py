@@ -14,6 +14,12 @@ from bench.__main__ import entry_points
 MODULES = [name for name, _ in entry_points()]
 
 
+def entry_module(name: str):
+    """The module `python -m NAME` runs: a package's __main__."""
+    module = importlib.import_module(name)
+    return importlib.import_module(f"{name}.__main__") if hasattr(module, "__path__") else module
+
+
 class _Caught(Exception):
     pass
 
@@ -69,7 +75,7 @@ def test_every_entry_point_is_covered():
 
 @pytest.mark.parametrize("name", MODULES)
 def test_help_ends_with_two_or_three_examples_that_parse(name):
-    module = importlib.import_module(name)
+    module = entry_module(name)
     parser = parser_of(module)
     commands = example_commands(parser)
     assert 2 <= len(commands) <= 3, commands
@@ -99,7 +105,7 @@ CHECKS = {
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
 def test_examples_pass_the_commands_own_checks(name):
-    module = importlib.import_module(name)
+    module = entry_module(name)
     for command in example_commands(parser_of(module)):
         argv = argv_of(command, name)
         if argv is not None:
@@ -108,7 +114,7 @@ def test_examples_pass_the_commands_own_checks(name):
 
 @pytest.mark.parametrize("name", MODULES)
 def test_every_option_has_help_and_shows_its_choices(name):
-    parser = parser_of(importlib.import_module(name))
+    parser = parser_of(entry_module(name))
     for action in parser._actions:
         if isinstance(action, argparse._HelpAction):
             continue
@@ -148,7 +154,7 @@ def _named():
 
 def test_options_checked_elsewhere_name_their_choices():
     for name, option, valid in _named():
-        parser = parser_of(importlib.import_module(name))
+        parser = parser_of(entry_module(name))
         action = next(a for a in parser._actions if option in a.option_strings)
         missing = names(help_text(parser, action), valid)
         assert not missing, f"{name} {option}: help does not name {missing}"

@@ -49,7 +49,8 @@ def test_run_child_reports_its_own_peak_not_ours(tmp_path):
 
 
 def test_train_command_streams_from_the_cache(tmp_path):
-    argv = loader.train_command(Path("/data/faces"), 224, Path("/c"), Path("/r.jsonl"), Path("/k"))
+    argv = loader.train_command(Path("/data/faces"), 224, Path("/c"), Path("/r.jsonl"), Path("/k"), 100)
     assert argv[1:] == ["-m", "bench.train", "--data", "affectnet:/data/faces", "--image-size", "224", "--model",
-                        "bregnext26", "--epochs", "1", "--batch-size", "64", "--data-path", "stream", "--cache-dir",
+                        "tv_alexnet_tuned", "--epochs", "1", "--batch-size", "32", "--max-steps", "100",
+                        "--data-path", "stream", "--cache-dir",
                         "/c", "--results", "/r.jsonl", "--checkpoint-dir", "/k", "--format", "json"]

@@ -96,7 +96,7 @@ def test_holdout_keeps_whole_groups_or_each_class_apart():
 def test_holdout_picks_the_best_epoch_and_the_validation_pick_is_kept_apart(tmp_path):
     """With --holdout the epoch saved as best.pt is the held-out part's best; best_val.pt, the epoch the validation
     split would pick, gets its own evaluate row (checkpoint best_val)."""
-    argv = ["--model", "bregnext26", "--image-size", "16", "--synth-train", "60", "--synth-val", "16", "--batch-size",
+    argv = ["--model", "bregnext14", "--image-size", "16", "--synth-train", "60", "--synth-val", "16", "--batch-size",
             "12", "--epochs", "3", "--holdout", "0.2", "--lr", "3e-3", "--results", str(tmp_path / "t.jsonl"),
             "--checkpoint-dir", str(tmp_path / "ck"), "--format", "json"]
     assert run_main(train.main, argv) == 0
@@ -129,3 +129,18 @@ def test_dry_run_footprint_counts_the_data_and_the_model(tmp_path, capsys):
     fp = run_footprint(train.run_config(big), "cuda")  # Aff-Wild's published size: 197 GB at 256 px, streamed
     assert fp["train"] == 900_000 and fp["path"] == "stream" and fp["data_device_bytes"] < 2**30
     assert fp["device_bytes"] < fp["gpu_bytes"]
+
+
+def test_footprint_activations_scale_with_the_batch_and_leave_the_weights_out():
+    """Saved activations are per face, whatever the batch; the weights a convolution saves are not (counted once,
+    as state). ResNet-18 at 32 px ends on 1x1 maps, where batch norm refuses a single face."""
+    from bench.training.footprint import run_footprint
+
+    fps = {}
+    for batch in (2, 8):
+        args, _ = _resolved("--recipe", "dacl", "--model", "tv_resnet18", "--image-size", "32", "--resize", "36",
+                            "--batch-size", str(batch))
+        fps[batch] = run_footprint(train.run_config(args), "cpu")
+    assert fps[8]["activation_bytes"] == 4 * fps[2]["activation_bytes"]
+    per_face = fps[2]["activation_bytes"] // 2
+    assert 3 * 32 * 32 * 4 < per_face < fps[2]["params"] * 4  # at least the input, far below the weights

@@ -223,23 +223,27 @@ def test_smoke_cell_lands_tagged_rows_and_a_rerun_skips_it(capsys):
 
 
 def test_dacl_and_caf_smoke_runs_fill_their_tables(capsys):
-    """Each system end to end on synth stand-ins: DACL's ResNet-18 (softmax and DACL) and CAF's tuned AlexNet
-    (Table 4: no critic and three margins); their evaluate rows are the tables' measured lines."""
+    """Each system end to end on synth stand-ins: DACL's ResNet-18 (softmax, center loss and DACL) and CAF's tuned
+    AlexNet (Table 1, the Delta run); their evaluate rows are the tables' measured lines. Table 4's seven runs are
+    the Table 1 run's with one CAF option changed each (trained end to end by bench.ablation's caf_table4 test)."""
     import json
 
-    from reports.dacl_caf_tables import render_caf_table4, render_dacl_table2
+    from bench.paper_runs import CAF_TABLE4, method_options
+    from reports.dacl_caf_tables import render_caf_table1, render_dacl_table2
 
     small = ["--set", "synth_train=16", "--set", "synth_val=8", "--set", "batch_size=8", "--device", "cpu"]
     assert main(["dacl", "--tables", "1", "--models", "tv_resnet18", *small]) == 0
-    assert main(["caf", "--tables", "4", "--models", "tv_alexnet_tuned", *small]) == 0
-    assert "7 runs trained" in capsys.readouterr().err
+    assert main(["caf", "--tables", "1", "--models", "tv_alexnet_tuned", *small]) == 0
+    assert "1 runs trained" in capsys.readouterr().err
     rows = [r for r in ResultsStore("results/evaluate.jsonl").rows("evaluate") if r["config"]["checkpoint"] == "best"]
-    assert len(rows) == 10
+    assert len(rows) == 4
     dacl = [r for r in json.loads(render_dacl_table2(rows, "json"))["rows"] if r["Source"] == "measured"]
     assert {r["Method"] for r in dacl} == {f"ResNet-18 (torchvision) + {m}" for m in ("DACL", "softmax loss",
                                                                                    "center loss")}
-    caf = [r for r in json.loads(render_caf_table4(rows, "json"))["rows"] if r["Source"] == "measured"]
-    assert {r["Method"] for r in caf} == {f"AlexNet (tuned, CAF) + {m}" for m in (
-        "AV loss, no critic", "FisherGAN critic", "SphereGAN critic", "GRAM-net critic", "CAF (constant kappa 0.2)",
-        "CAF (linear kappa' 0.1,0.005)", "CAF (Delta)")}
+    caf = [r for r in json.loads(render_caf_table1(rows, "json"))["rows"] if r["Source"] == "measured"]
+    assert {r["Method"] for r in caf} == {"AlexNet (tuned, CAF) + CAF (Delta)"}
+    (table1,), _ = cells(parse_args(["caf", "--tables", "1", "--models", "tv_alexnet_tuned", *small]))
+    table4, _ = cells(parse_args(["caf", "--tables", "4", "--models", "tv_alexnet_tuned", *small]))
+    assert [{k: v for k, v in c.items() if c[k] != table1.get(k)} for c in table4] == [
+        {k: v for k, v in method_options(m).items() if table1.get(k) != v} for m in CAF_TABLE4]
     assert all(0 < r["Valence"] < 2 for r in caf if r["Metric"] == "RMSE")

@@ -69,6 +69,13 @@ def test_tuned_alexnet_is_cafs_reduced_fc_layers():
     layers = create_model("tv_alexnet_tuned").classifier
     assert [type(m).__name__ for m in layers] == [type(m).__name__ for m in tvm.alexnet().classifier]
     assert layers[0].p == layers[3].p == 0.5
+    torch.manual_seed(3)
+    reference = tvm.alexnet().features.state_dict()
+    torch.manual_seed(3)
+    model = create_model("tv_alexnet_tuned")
+    assert all(torch.equal(v, reference[k]) for k, v in model.features.state_dict().items())  # torchvision's init
+    assert all(p.device.type == "cpu" and p.abs().sum() > 0 for p in model.parameters())  # nothing left on meta
+    assert all(0 < p.std() < 1 for p in model.classifier.parameters())  # initialised, at PyTorch's scale
 
 
 def test_resnet_features_feed_fc_as_the_zoo_does():

@@ -66,7 +66,7 @@ def test_the_margin_acts_over_the_first_100_steps(name, size):
     # Some but not all hinges act, so the margin's value reaches the critic's gradients. On ResNet-18 about 60% of
     # the pairs are inside the margin. The tuned AlexNet from scratch (convolutions without batch norm shrink the
     # signal ~40x) gives Disc2_light outputs that barely differ across images: its pairs sit inside the margin but
-    # for a few steps (a pooled share of ~0.99; about 5 of the 100 steps have some hinges idle)
+    # for a few steps (a pooled share of ~0.97; about 12 of the 100 steps have some hinges idle)
     assert 0 < active / pairs < 1, active / pairs
     assert any(0 < s < 1 for s in shares)  # not all-or-nothing at every step
 
@@ -77,13 +77,13 @@ CRITICS = [("adaptive", "caf"), ("adaptive", "fishergan"), ("adaptive", "sphereg
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, size, batch, variants", [("tv_resnet18", 32, 64, MARGINS + CRITICS[1:]),
+@pytest.mark.parametrize("name, size, batch, variants", [("tv_resnet18", 32, 64, MARGINS),
                                                          ("tv_alexnet_tuned", 63, 32, CRITICS)])
 def test_table4_variants_end_in_different_encoders(name, size, batch, variants):
-    # ResNet-18's first batches of 32 put every strong-weak distance beyond all three margins (no hinge acts:
-    # constant, linear and adaptive then train alike); batches of 64 pair more samples. On the tuned AlexNet every
-    # hinge acts in the first steps (see above), where a margin only shifts the critic's loss by a constant: its
-    # margins cannot differ yet, its critics and the no-critic run do
+    # ResNet-18's margins: its first batches of 32 put every strong-weak distance beyond all three margins (no hinge
+    # acts: constant, linear and adaptive then train alike); batches of 64 pair more samples. The critics on the
+    # tuned AlexNet: every hinge acts in its first steps (see above), where a margin only shifts the critic's loss
+    # by a constant, so its margins cannot differ yet; its critics and the no-critic run do
     encoders = {}
     for margin, adversary in variants:
         caf, encode, head, params, opts, x, va, batch = _setup(name, size, margin, adversary, n=2 * batch, batch=batch)

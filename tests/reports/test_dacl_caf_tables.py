@@ -166,3 +166,15 @@ def test_caption_names_the_runs_provenance():
     caption = json.loads(render_dacl_table2(rows, "json"))["caption"]
     assert caption.startswith("DACL Table 2")
     assert "measured on cpu; commit abc1234; data affectnet:/d; budget short" in caption
+
+
+def test_the_epoch_picked_on_the_evaluated_split_is_its_own_labelled_line():
+    """With a hold-out, best.pt is the held-out pick; best_val.pt, the epoch the validation split itself picks (the
+    papers' test-set maximum), is a line of its own, labelled so."""
+    rows = [evaluate_row("rafdb:/r", "dacl", {"accuracy": 0.8}, model="tv_resnet18"),
+            evaluate_row("rafdb:/r", "dacl", {"accuracy": 0.83}, model="tv_resnet18", checkpoint="best_val")]
+    ours = measured(lines(render_dacl_table1(rows, "json")))
+    assert len(ours) == 2
+    held, peeked = sorted(ours, key=lambda r: r["Accuracy (%)"])
+    assert held["Accuracy (%)"] == pytest.approx(80.0) and "test-set maximum" not in held["Run"]
+    assert peeked["Accuracy (%)"] == pytest.approx(83.0) and "test-set maximum" in peeked["Run"]

@@ -181,9 +181,28 @@ def _evaluate_rows() -> list[dict]:
     return rows
 
 
+def _loader_rows() -> list[dict]:
+    """Every measure of `bench.loader` at two sizes, training runs included."""
+    rows = []
+    for size in (64, 224):
+        data_mb = 50_000 * size * size * 3 / 1e6
+        for measure, metrics in (
+                ("decode", {"seconds": 41.234, "images_per_s": 1212.6, "data_mb": data_mb}),
+                ("open", {"seconds": 0.4321}),
+                ("epoch", {"seconds": 3.21, "images_per_s": 15576.3, "data_mb": data_mb, "peak_rss_mb": 812.3,
+                           "rss_before_mb": 760.1, "rss_growth_mb": 52.2}),
+                ("train_first", {"seconds": 61.2, "first_step_s": 40.31, "data_path": "stream",
+                                 "peak_rss_mb": 955.9}),
+                ("train_second", {"seconds": 22.2, "first_step_s": 2.7, "data_path": "stream",
+                                  "peak_rss_mb": 941.0})):
+            rows.append(make_row("loader", {"measure": measure, "faces": 50_000, "image_size": size,
+                                            "batch_size": 256, "prefetch": 2, "device": "cpu"}, metrics))
+    return rows
+
+
 ROWS = {"flops": _flops_rows, "depth_sweep": _depth_rows, "ablation": _ablation_rows, "gradflow": _gradflow_rows,
         "kernel": _kernel_rows, "kernel_aot": _kernel_aot_rows, "epoch_time": _epoch_time_rows, "train": _train_rows,
-        "evaluate": _evaluate_rows}
+        "evaluate": _evaluate_rows, "loader": _loader_rows}
 # Every table `python -m reports` writes (by file stem), and each paper table again with no rows: published only.
 STEMS = [stem for tables in TABLES.values() for stem, _ in tables]
 STEMS += [f"{stem} (published only)" for stem in STEMS if stem in PAPER_TABLES]
