@@ -77,19 +77,25 @@ class ResultsStore:
     def rows(self, command: str | None = None) -> list[dict]:
         """Every well-formed row (of ``command``), in file order. A line that is not a row (a half row, ``[]``,
         ``{}``: a crash or a hand edit) is skipped with a one-line warning naming it, so one bad line costs
-        that line, never the whole store; an unterminated last line is a write cut short and is ignored."""
+        that line, never the whole store (bytes that are not UTF-8 included); an unterminated last line is a write
+        cut short and is ignored, unless it holds a whole row (one that lost only its newline)."""
         if not self.path.exists():
             return []
         if self.path.is_dir():
             raise ValueError(f"--results {self.path}: is a folder, not a results file (give a .jsonl path)")
         rows = []
-        with open(self.path) as fh:
-            for lineno, line in enumerate(fh, 1):
+        with open(self.path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    _warn_once(f"{self.path}:{lineno}: not UTF-8 text, skipped")
+                    continue
                 if not line.strip():
                     continue
-                if not line.endswith("\n"):  # a write cut short by a kill: that run was not finished
-                    break
                 row = _parse_row(line)
+                if not line.endswith("\n") and row is None:  # a write cut short by a kill: not finished
+                    break
                 if row is None:
                     _warn_once(f"{self.path}:{lineno}: not a result row, skipped")
                     continue
@@ -186,14 +192,21 @@ def _warn_once(message: str) -> None:
 
 
 def _drop_partial_tail(fh) -> None:
-    """Cut an unterminated last line (a kill mid-write) so the next row starts on a line of its own."""
+    """End an unterminated last line so the next row starts on a line of its own: a whole row that lost only its
+    newline (an editor, a copy) is kept and terminated; a part of one (a kill mid-write) is cut."""
     size = fh.seek(0, os.SEEK_END)
     if size == 0:
         return
     fh.seek(size - 1)
     if fh.read(1) != b"\n":
         fh.seek(0)
-        fh.truncate(fh.read().rfind(b"\n") + 1)
+        data = fh.read()
+        start = data.rfind(b"\n") + 1
+        if _parse_row(data[start:].decode("utf-8", errors="replace")) is not None:
+            fh.seek(0, os.SEEK_END)
+            fh.write(b"\n")
+        else:
+            fh.truncate(start)
     fh.seek(0, os.SEEK_END)
 
 

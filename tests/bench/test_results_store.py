@@ -26,6 +26,28 @@ def test_done_and_partial_tail(tmp_path):
     assert csv.splitlines()[0].count("config.a") == 1 and len(csv.splitlines()) == 3
 
 
+def test_a_whole_last_row_without_its_newline_is_kept(tmp_path):
+    """A row that lost only its newline (saved by an editor, copied in) is terminated by the next append, not cut."""
+    import json
+
+    store = ResultsStore(tmp_path / "r.jsonl")
+    store.path.write_text(json.dumps(make_row("cmd", {"a": 1}, {"x": 1.0})))  # no newline
+    assert [r["config"]["a"] for r in store.rows()] == [1]
+    store.append(make_row("cmd", {"a": 2}, {"x": 2.0}))
+    assert [r["config"]["a"] for r in store.rows()] == [1, 2]
+    assert store.path.read_text().count("\n") == 2
+
+
+def test_a_line_that_is_not_utf8_costs_that_line_only(tmp_path, capsys):
+    store = ResultsStore(tmp_path / "r.jsonl")
+    store.append(make_row("cmd", {"a": 1}, {"x": 1.0}))
+    with open(store.path, "ab") as fh:
+        fh.write(b'{"run_id": "\xff\xfe"}\n')
+    store.append(make_row("cmd", {"a": 2}, {"x": 2.0}))
+    assert [r["config"]["a"] for r in store.rows()] == [1, 2]
+    assert f"{store.path}:2: not UTF-8 text, skipped" in capsys.readouterr().err
+
+
 def test_a_line_that_is_not_a_row_costs_that_line_only(tmp_path, capsys):
     store = ResultsStore(tmp_path / "r.jsonl")
     store.append(make_row("cmd", {"a": 1}, {"x": 1.0}))
