@@ -20,12 +20,18 @@ from .cli import UsageError
 def save_checkpoint(run_dir: Path, is_best: bool, state: dict, best_val: bool = False) -> None:
     """Write last.pt atomically (a kill mid-save leaves the previous one), best.pt too if ``is_best``, and
     best_val.pt if ``best_val`` (the epoch the validation split picks, kept beside a held-out selection)."""
-    run_dir.mkdir(parents=True, exist_ok=True)
     tmp = run_dir / "last.pt.tmp"
     names = ["last.pt"] + ["best.pt"] * is_best + ["best_val.pt"] * best_val
-    for name in names:
-        torch.save(state, tmp)
-        os.replace(tmp, run_dir / name)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            torch.save(state, tmp)
+            os.replace(tmp, run_dir / name)
+    except (OSError, RuntimeError) as exc:  # a full disk reaches torch.save as a RuntimeError from its zip writer
+        tmp.unlink(missing_ok=True)
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise UsageError(f"could not write the checkpoint of epoch {state.get('epoch')} in {run_dir} (disk full or "
+                         f"not writable? {reason}); the epoch's row is stored and a rerun redoes that epoch") from None
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

@@ -123,10 +123,22 @@ def check_output_path(path: str | Path | None, option: str) -> None:
     target = Path(path)
     if target.is_dir():
         raise UsageError(f"{option} {path}: is a folder, not a file")
-    parent = target.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise UsageError(f"{option} {path}: {parent} is a file, not a folder")
+    parent = _nearest_existing(target.parent, path, option)
     if not os.access(parent, os.W_OK | os.X_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"{option} {path}: not writable")
+
+
+def _nearest_existing(folder: Path, path, option: str) -> Path:
+    """The folder itself or its nearest ancestor that exists, which must be a folder."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UsageError(f"{option} {path}: {folder} is a file, not a folder")
+    return folder
+
+
+def check_output_folder(path: str | Path, option: str) -> None:
+    """Fail before any work, in one line, if ``path`` cannot be a writable folder (missing folders are made)."""
+    folder = _nearest_existing(Path(path), path, option)
+    if not os.access(folder, os.W_OK | os.X_OK):
         raise UsageError(f"{option} {path}: not writable")

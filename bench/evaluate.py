@@ -46,6 +46,12 @@ def evaluation_store(train_store: str | Path) -> ResultsStore:
     return ResultsStore(Path(train_store).with_name(f"{COMMAND}.jsonl"))
 
 
+def evaluate_config(train_config: dict, split: str = "val", checkpoint: str = "best") -> dict:
+    """The config of the evaluate row of a run's checkpoint on a split (by default what bench.train writes at the
+    end of a run: its best.pt on the validation split)."""
+    return {**{k: v for k, v in train_config.items() if k != "epoch"}, "split": split, "checkpoint": checkpoint}
+
+
 def evaluation_metrics(model: nn.Module, dataset: Dataset, task: str, device, *, batch_size: int = 128,
                        amp: str = "off", channels_last: bool = False, num_classes: int | None = None,
                        transform=None) -> dict:
@@ -140,7 +146,7 @@ def evaluate_run(train_config: dict, checkpoint: str | Path, splits=("val",), st
     device, path = torch.device(device), Path(checkpoint)
     config = {k: v for k, v in train_config.items() if k != "epoch"}
     label = {"best.pt": "best", "last.pt": "last", "best_val.pt": "best_val"}.get(path.name, str(checkpoint))
-    configs = {split: {**config, "split": split, "checkpoint": label} for split in splits}
+    configs = {split: evaluate_config(train_config, split, label) for split in splits}
     stored = {} if force or store is None else {s: row for s in splits if (row := store.done(COMMAND, configs[s]))}
     model = _load_model(config, path, device) if len(stored) < len(splits) else None
     amp = config.get("amp", "off")

@@ -127,18 +127,13 @@ def cell_options(config: dict) -> dict:
     return {**options, "tag": [f"{k}={config[k]}" for k in TAGS]}
 
 
-def evaluate_config(config: dict) -> dict:
-    """The config of the evaluate row bench.train writes for the run's best checkpoint on the validation split."""
-    return {**{k: v for k, v in config.items() if k != "epoch"}, "split": "val", "checkpoint": "best"}
-
-
 # ---------------------------------------------------------------- running a cell
 def run_cell(config: dict, *, results: str, checkpoint_dir: str, force: bool = False,
              cache_dir: str | None = None) -> tuple[dict, dict]:
     """Train one cell through bench.train's main (its rows and checkpoints land where bench.train puts them);
     the last epoch's metrics and timings, for the sweep's table."""
     from . import train
-    from .evaluate import evaluation_store
+    from .evaluate import evaluate_config, evaluation_store
 
     argv = train_argv(cell_options(config)) + ["--results", results, "--checkpoint-dir", checkpoint_dir,
                                                "--format", "json", "--out", "-"] + (["--force"] if force else []) \
@@ -160,7 +155,7 @@ class FinishedRuns(ResultsStore):
     append of a cell's row is dropped."""
 
     def rows(self, command: str | None = None) -> list[dict]:
-        from .evaluate import evaluation_store
+        from .evaluate import evaluate_config, evaluation_store
 
         evaluated = {row["run_id"] for row in evaluation_store(self.path).rows("evaluate")}
         return [row for row in super().rows(command)

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from bench.checkpoint import load_checkpoint
-from bench.cli import UsageError, check_output_path, run_main, write_output
+from bench.cli import UsageError, check_output_folder, check_output_path, run_main, write_output
 from bench.results import ResultsStore, format_rows, run_id
 from bench.training.distributed import Dist, init_distributed, leave
 from bench.training.loop import COMMAND, RunPlace, fit
@@ -99,10 +99,11 @@ def _train(args, given: set[str], dist: Dist, device) -> int:
     if dist.main:  # where rows and the table go must take them before the first epoch's work, not after it
         check_output_path(store.path, "--results")
         check_output_path(args.out, "--out")
+        check_output_folder(args.checkpoint_dir, "--checkpoint-dir")
     epoch_done = lambda e: store.done(COMMAND, {**config, "epoch": e})
     run_dir = Path(args.checkpoint_dir) / run_id(COMMAND, config)
-    finished = all(epoch_done(e) for e in range(1, args.epochs + 1)) and _checkpoint_finished(run_dir / "last.pt",
-                                                                                              args.epochs)
+    finished = all(epoch_done(e) for e in range(1, args.epochs + 1)) and _finished(config, run_dir / "last.pt",
+                                                                                   store)
     if args.force or not finished:
         fit(config, RunPlace(store, run_dir, Path(args.resume) if args.resume else None, args.force, args.data_path,
                              args.cache_dir), dist, device)
@@ -115,10 +116,16 @@ def _train(args, given: set[str], dist: Dist, device) -> int:
     return _emit(args, [row for e in range(1, args.epochs + 1) if (row := epoch_done(e))])
 
 
-def _checkpoint_finished(last: Path, epochs: int) -> bool:
-    """Whether the run's last.pt (if it has one) holds the final epoch: a kill after the last row but before
-    its checkpoint leaves every row stored and the model one epoch short, and that epoch is redone."""
-    return not last.is_file() or load_checkpoint(last).get("epoch", 0) >= epochs
+def _finished(config: dict, last: Path, store: ResultsStore) -> bool:
+    """With every epoch's row stored: whether the run is done. Its last.pt holds the final epoch (a kill, or a
+    failed write, after the last row but before its checkpoint leaves the model an epoch short: redone), or the
+    checkpoints are gone and the run's evaluate row is stored (nothing left to make; without that row the run is
+    trained again, since its best.pt is needed)."""
+    from bench.evaluate import evaluate_config, evaluation_store
+
+    if last.is_file():
+        return load_checkpoint(last).get("epoch", 0) >= config["epochs"]
+    return evaluation_store(store.path).done("evaluate", evaluate_config(config)) is not None
 
 
 def _evaluate_best(config: dict, run_dir: Path, store: ResultsStore, device, force: bool = False,

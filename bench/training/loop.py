@@ -9,6 +9,7 @@ checkpoints last.pt and best.pt. A rerun of the same config resumes from last.pt
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -110,6 +111,27 @@ def set_global_rng(state: torch.Tensor, device: torch.device) -> None:
         torch.set_rng_state(state.cpu())
 
 
+def _store_covers(ckpt: dict, store, done, last: Path, main: bool = True) -> bool:
+    """Whether the run may resume from ``ckpt`` into ``store``: the store holds a row for every epoch the checkpoint
+    has trained, or gets it now from the rows the checkpoint keeps (a new results file for a run trained before).
+    A checkpoint without them (written before they were kept) cannot resume there: the run starts afresh."""
+    kept = {row["config"]["epoch"]: row for row in map(json.loads, ckpt.get("rows", []))}
+    missing = [e for e in range(1, ckpt["epoch"] + 1) if not done(e)]
+    if any(e not in kept for e in missing):
+        if main:
+            print(f"train: {store.path} lacks rows of epochs {last} has trained, and {last} does not keep them: "
+                  "training from the first epoch", file=sys.stderr)
+        return False
+    if not main:  # every rank decides alike; rank 0 writes
+        return True
+    for e in missing:
+        store.append(kept[e])
+    if missing:
+        print(f"train: rows of epoch(s) {', '.join(map(str, missing))} copied from {last} into {store.path}",
+              file=sys.stderr)
+    return True
+
+
 def selection_value(task: str, metrics: dict) -> float:
     """Higher is better: accuracy, or minus the total RMSE."""
     return metrics["accuracy"] if task == "categorical" else -metrics["rmse_total"]
@@ -143,10 +165,14 @@ def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None
     last = place.resume or place.run_dir / "last.pt"
     if place.resume is not None and not place.resume.is_file():
         raise FileNotFoundError(f"--resume: checkpoint not found: {place.resume}")
-    if last.is_file() and not place.force:
-        ckpt = load_checkpoint(last, map_location=device)
-        if ckpt.get("config") != config:
-            raise UsageError(f"{last} was written by a different config; --force starts afresh")
+    history: list[str] = []  # every epoch's row so far, kept in the checkpoint for a store that lacks them
+    ckpt = load_checkpoint(last, map_location=device) if last.is_file() and not place.force else None
+    if ckpt is not None and ckpt.get("config") != config:
+        raise UsageError(f"{last} was written by a different config; --force starts afresh")
+    if ckpt is not None and not _store_covers(ckpt, place.store, done, last, dist.main):
+        ckpt = None
+    if ckpt is not None:
+        history = list(ckpt.get("rows", []))
         model.load_state_dict(ckpt["model"])
         method.load_state_dict(ckpt)
         shuffle.set_state(ckpt["shuffle_rng"].cpu())
@@ -222,13 +248,14 @@ def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None
                    "data_path": data_path}
         if first_step is not None and not told:
             timings["first_step_s"], told = first_step, True
+        row = make_row(COMMAND, {**config, "epoch": epoch}, metrics, timings)
+        history.append(json.dumps(row, sort_keys=True, default=str))  # as the store writes it: plain text
         if place.force or not done(epoch):
-            place.store.append(make_row(COMMAND, {**config, "epoch": epoch}, metrics, timings))
+            place.store.append(row)
         save_checkpoint(place.run_dir, better, dict(
             model=model.state_dict(), **method.state_dict(), shuffle_rng=shuffle.get_state(),
             augment_rng=aug_gen.get_state(), global_rng=global_rng(device), epoch=epoch, config=config,
-            best=state["best"],
-            best_val=state["best_val"]), best_val=bool(peek))
+            best=state["best"], best_val=state["best_val"], rows=history), best_val=bool(peek))
         key = "accuracy" if task == "categorical" else "rmse_total"
         picked = f" held-out {key} {metrics['holdout_' + key]:.4f}" if held is not None else ""
         print(f"epoch {epoch}: loss {metrics['train_loss']:.4f} val {key} {metrics[key]:.4f}{picked} "

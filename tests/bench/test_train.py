@@ -1,6 +1,7 @@
 """bench.train on tiny synth sets: rows per epoch, skip on rerun, resume after a crash, CLI errors."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -99,6 +100,66 @@ def test_a_failed_row_write_keeps_the_epoch_to_redo(tmp_path, monkeypatch, capsy
     monkeypatch.undo()
     assert _run(tmp_path) == 0
     assert _epochs(tmp_path) == [1, 2]
+
+
+def test_a_failed_checkpoint_write_is_one_line_and_the_rerun_finishes(tmp_path, monkeypatch, capsys):
+    """A full disk under epoch 2's checkpoint: one line naming it, no temporary file left; the rerun redoes epoch 2
+    from epoch 1's checkpoint, keeps one row per epoch and ends with its checkpoints and evaluate row."""
+    import bench.checkpoint as checkpoint
+
+    real = checkpoint.torch.save
+
+    def full_disk(state, path, *args, **kwargs):
+        if state["epoch"] == 2:
+            Path(path).write_bytes(b"partial")
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")
+        return real(state, path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk)
+    assert _run(tmp_path) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "could not write the checkpoint of epoch 2" in err and "unexpected pos" in err
+    (run_dir,) = (tmp_path / "ckpt").iterdir()
+    assert not (run_dir / "last.pt.tmp").exists()
+    monkeypatch.undo()
+    assert _run(tmp_path) == 0
+    assert _epochs(tmp_path) == [1, 2]
+    assert torch.load(run_dir / "last.pt", weights_only=True)["epoch"] == 2
+    assert len(ResultsStore(tmp_path / "evaluate.jsonl").rows("evaluate")) == 1
+
+
+def test_a_new_results_file_gets_the_rows_the_checkpoint_keeps(tmp_path, capsys):
+    """The run trained once, then asked for with a fresh results file: its rows come from the checkpoint, nothing
+    is trained again."""
+    assert _run(tmp_path) == 0
+    first = ResultsStore(tmp_path / "train.jsonl").rows("train")
+    capsys.readouterr()
+    fresh = tmp_path / "fresh" / "train.jsonl"
+    assert run_main(train.main, TINY + ["--results", str(fresh), "--checkpoint-dir", str(tmp_path / "ckpt")]) == 0
+    err = capsys.readouterr().err
+    assert "copied from" in err and "epoch 1:" not in err  # nothing trained
+    assert ResultsStore(fresh).rows("train") == first
+
+
+def test_lost_checkpoints_retrain_only_a_run_that_was_never_evaluated(tmp_path, capsys):
+    import shutil
+
+    assert _run(tmp_path) == 0
+    shutil.rmtree(tmp_path / "ckpt")  # the evaluate row is stored: nothing left to make
+    assert _run(tmp_path) == 0 and "--force reruns" in capsys.readouterr().err
+    (tmp_path / "evaluate.jsonl").unlink()  # neither checkpoints nor the evaluate row: trained again
+    assert _run(tmp_path) == 0
+    assert _epochs(tmp_path) == [1, 2] and len(ResultsStore(tmp_path / "evaluate.jsonl").rows("evaluate")) == 1
+    assert (next((tmp_path / "ckpt").iterdir()) / "best.pt").is_file()
+
+
+def test_a_checkpoint_dir_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
+    (tmp_path / "ckpt").write_text("not a folder")
+    assert _run(tmp_path) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(f"--checkpoint-dir {tmp_path / 'ckpt'}: {tmp_path / 'ckpt'} is a file, "
+                                             "not a folder")
+    assert not (tmp_path / "train.jsonl").exists()
 
 
 def test_a_checkpoint_holding_pickled_code_is_refused(tmp_path, capsys):
