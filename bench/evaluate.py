@@ -90,6 +90,8 @@ def evaluation_metrics(model: nn.Module, dataset: Dataset, task: str, device, *,
 def read_train_checkpoint(path: str | Path, device="cpu") -> dict:
     """The checkpoint at ``path``, or a one-line error where it is missing or not one `bench.train` wrote."""
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     ckpt = load_checkpoint(path, map_location=device)

@@ -23,8 +23,13 @@ def safe_load(path: str | Path, map_location="cpu") -> dict:
             raise ValueError(f"{path}: not a checkpoint file (torch.load cannot read it)") from None
         raise ValueError(f"{path}: holds pickled objects other than tensors and plain values; refusing to load "
                          "it (only checkpoints of plain state dicts are read)") from None
-    except (RuntimeError, EOFError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0][:120]})") from None
+    except (KeyError, IndexError, EOFError):  # what the unpickler raises on an empty, text or truncated file
+        raise ValueError(f"{path}: not a checkpoint file (torch.load cannot read it)") from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder, not a checkpoint file") from None
+    except (RuntimeError, OSError, ValueError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise ValueError(f"{path}: not a readable checkpoint ({reason})") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: not a checkpoint of this harness (a {type(state).__name__}, not a dict)")
     return state

@@ -95,6 +95,8 @@ def _tampered(run, tmp_path, **config):
 
 @pytest.mark.parametrize("case, message", [
     ("missing", "checkpoint not found"),
+    ("folder", "is a folder, not a checkpoint file"),
+    ("text", "not a checkpoint file (torch.load cannot read it)"),
     ("not_train", "not a bench.train checkpoint"),
     ("other_model", "different model: its weights do not fit bregnext26"),
     ("split", "unknown split 'dev'"),
@@ -106,6 +108,11 @@ def test_bad_input_is_one_line(run, tmp_path, capsys, case, message):
     argv = [str(best), "--device", "cpu", "--results", str(tmp_path / "e.jsonl")]
     if case == "missing":
         argv[0] = str(tmp_path / "no.pt")
+    elif case == "folder":
+        argv[0] = str(tmp_path)
+    elif case == "text":
+        (tmp_path / "text.pt").write_text("hello world\n")
+        argv[0] = str(tmp_path / "text.pt")
     elif case == "not_train":
         torch.save({"weights": torch.zeros(3)}, tmp_path / "plain.pt")
         argv[0] = str(tmp_path / "plain.pt")

@@ -279,6 +279,28 @@ def test_tags_label_the_run_and_cannot_override_a_setting(tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith("--tag lr=...: lr is a setting of the run, not a label")
 
 
+@pytest.mark.parametrize("kind, message", [
+    ("empty", "not a checkpoint file (torch.load cannot read it)"),
+    ("text", "not a checkpoint file (torch.load cannot read it)"),
+    ("folder", "is a folder, not a checkpoint file"),
+    ("state_dict", "not a bench.train checkpoint (no config, model, epoch, shuffle_rng, augment_rng, best); --init "
+                   "loads weights alone"),
+])
+def test_a_resume_file_that_is_no_checkpoint_is_one_line(tmp_path, capsys, kind, message):
+    bad = tmp_path / "bad.pt"
+    if kind == "empty":
+        bad.write_bytes(b"")
+    elif kind == "text":
+        bad.write_text("hello world\n")
+    elif kind == "folder":
+        bad.mkdir()
+    else:
+        torch.save({"weight": torch.zeros(2)}, bad)  # weights alone: what --init takes
+    assert _run(tmp_path, "--resume", str(bad)) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith(message) and str(bad) in line
+
+
 def test_a_file_that_is_no_checkpoint_is_named_so(tmp_path, capsys):
     junk = tmp_path / "rows.jsonl"
     junk.write_text('{"a": 1}\n')
