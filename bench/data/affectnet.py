@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .cache import cached_dataset
 from .dataset import AFFECTNET7_CLASSES, AFFECTNET_CLASSES, DataError, Dataset
-from .images import Job
+from .images import Job, inside_folder
 from .index import Index
 
 FILES = {"train": "training.csv", "val": "validation.csv"}
@@ -88,7 +88,8 @@ def index_affectnet(path: str | Path, split: str = "train", skip_missing: bool =
                 raise DataError(f"{where}: valence {valence} / arousal {arousal} outside [-1, 1]")
             if box[2] <= 0 or box[3] <= 0:
                 raise DataError(f"{where}: face box {box} has no area")
-            jobs.append(Job(images_at + row[col["subDirectory_filePath"]].strip(), box, where))
+            image = inside_folder(row[col["subDirectory_filePath"]].strip(), where)
+            jobs.append(Job(images_at + image, box, where))
             labels.append(expression)
             va.append((valence, arousal))
             if limit is not None and len(jobs) >= limit:

@@ -29,6 +29,15 @@ class Job(NamedTuple):
         return self.where if self.pixels is not None else f"{self.path}\t{self.box}"
 
 
+def inside_folder(name: str, where: str) -> str:
+    """``name``, an image path a label file gives relative to the data folder, if it stays inside that folder; a
+    DataError naming the row if it is absolute or climbs out with '..' (a label file must not read other files)."""
+    parts = name.replace("\\", "/").split("/")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+        raise DataError(f"{where}: image path {name!r} leaves the data folder (absolute, or '..')")
+    return name
+
+
 def _pil():
     try:
         from PIL import Image

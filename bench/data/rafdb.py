@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .cache import cached_dataset
 from .dataset import RAFDB_CLASSES, DataError, Dataset
-from .images import Job
+from .images import Job, inside_folder
 from .index import Index
 
 LABEL_FILE = Path("EmoLabel") / "list_patition_label.txt"
@@ -66,7 +66,7 @@ def index_rafdb(path: str | Path, split: str = "train", skip_missing: bool = Fal
             continue
         if len(fields) != 2:
             raise DataError(f"{where}: expected 'NAME LABEL', got {len(fields)} fields: {line.strip()!r}")
-        name, label = fields
+        name, label = inside_folder(fields[0], where), fields[1]
         if not name.startswith(("train_", "test_")):
             raise DataError(f"{where}: image name {name!r} starts with neither train_ nor test_")
         if name in seen:

@@ -103,6 +103,8 @@ def test_affectnet_missing_image_names_the_row(affectnet):
     ('1/a.jpg,x,0,10,10,"",2,0.1,0.1\n', "must be numbers"),
     ('1/a.jpg,0,0,10\n', "fields"),
     ('1/a.jpg,100,100,10,10,"",2,0.1,0.1\n', "outside"),
+    ('../../a.jpg,0,0,10,10,"",2,0.1,0.1\n', "image path '../../a.jpg' leaves the data folder"),
+    ('/etc/a.jpg,0,0,10,10,"",2,0.1,0.1\n', "image path '/etc/a.jpg' leaves the data folder"),
 ])
 def test_affectnet_bad_rows(affectnet, row, message):
     csv = affectnet / "validation.csv"

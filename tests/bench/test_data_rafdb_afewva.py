@@ -62,6 +62,8 @@ def test_rafdb_labels_splits_and_both_paths(rafdb):
     ("train_00009.jpg 3 1", "expected 'NAME LABEL', got 3 fields"),
     ("val_0001.jpg 3", "image name .val_0001.jpg. starts with neither train_ nor test_"),
     ("train_00002.jpg 3", "train_00002.jpg is listed twice \\(first at line 2\\)"),
+    ("train_/../../../x.jpg 3", "image path 'train_/../../../x.jpg' leaves the data folder"),
+    ("/tmp/train_1.jpg 3", "image path '/tmp/train_1.jpg' leaves the data folder"),
 ])
 def test_rafdb_bad_lines_name_file_and_line(rafdb, line, error):
     labels = rafdb / "basic" / "EmoLabel" / "list_patition_label.txt"
