@@ -16,6 +16,7 @@ Under ``torchrun`` (WORLD_SIZE > 1) one run trains on every process with Distrib
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -102,18 +103,37 @@ def _train(args, given: set[str], dist: Dist, device) -> int:
         check_output_folder(args.checkpoint_dir, "--checkpoint-dir")
     epoch_done = lambda e: store.done(COMMAND, {**config, "epoch": e})
     run_dir = Path(args.checkpoint_dir) / run_id(COMMAND, config)
-    finished = all(epoch_done(e) for e in range(1, args.epochs + 1)) and _finished(config, run_dir / "last.pt",
-                                                                                   store)
-    if args.force or not finished:
-        fit(config, RunPlace(store, run_dir, Path(args.resume) if args.resume else None, args.force, args.data_path,
-                             args.cache_dir), dist, device)
-    elif dist.main:
-        print(f"train: all {args.epochs} epochs of this config are in {store.path}; --force reruns", file=sys.stderr)
-    if not dist.main:
-        return 0
-    _evaluate_best(config, run_dir, store, device, force=args.force, cache_dir=args.cache_dir)
+    with _one_process_per_run(store, run_id(COMMAND, config), dist.on):
+        finished = all(epoch_done(e) for e in range(1, args.epochs + 1)) and _finished(config, run_dir / "last.pt",
+                                                                                       store)
+        if args.force or not finished:
+            fit(config, RunPlace(store, run_dir, Path(args.resume) if args.resume else None, args.force,
+                                 args.data_path, args.cache_dir), dist, device)
+        elif dist.main:
+            print(f"train: all {args.epochs} epochs of this config are in {store.path}; --force reruns",
+                  file=sys.stderr)
+        if not dist.main:
+            return 0
+        _evaluate_best(config, run_dir, store, device, force=args.force, cache_dir=args.cache_dir)
     # every epoch of the run, resumed or not: the store's rows (this run's, or earlier runs' it resumed)
     return _emit(args, [row for e in range(1, args.epochs + 1) if (row := epoch_done(e))])
+
+
+@contextlib.contextmanager
+def _one_process_per_run(store: ResultsStore, key: str, distributed: bool):
+    """Hold the run against another bench.train of the same config on the same store: the second waits for the
+    first, then finds the run finished (or resumes it, if the first died) instead of training it twice. Under
+    torchrun the ranks of one job share the run, and are not held against each other."""
+    if distributed:
+        yield
+        return
+    with store.claim(key) as held:
+        if held:
+            yield
+            return
+    print(f"train: another process is training this run on {store.path}; waiting for it", file=sys.stderr)
+    with store.claim(key, wait=True):
+        yield
 
 
 def _finished(config: dict, last: Path, store: ResultsStore) -> bool:

@@ -153,6 +153,32 @@ def test_lost_checkpoints_retrain_only_a_run_that_was_never_evaluated(tmp_path, 
     assert (next((tmp_path / "ckpt").iterdir()) / "best.pt").is_file()
 
 
+def test_a_second_process_on_the_same_run_waits_and_trains_nothing(tmp_path, capsys):
+    """Another process holds the run (as a running bench.train does): this one waits for it, then finds every
+    epoch stored and trains nothing, and writes no second evaluate row."""
+    import subprocess
+    import sys
+    import time
+
+    from bench.results import run_id
+
+    assert _run(tmp_path) == 0  # the run the other process "finishes"
+    capsys.readouterr()
+    store = ResultsStore(tmp_path / "train.jsonl")
+    key = run_id("train", {k: v for k, v in store.rows("train")[0]["config"].items() if k != "epoch"})
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time\nfrom bench.results import ResultsStore\n"
+        f"with ResultsStore({str(store.path)!r}).claim({key!r}) as held:\n"
+        "    print(held, flush=True)\n    time.sleep(2)\n")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "True"
+    started = time.monotonic()
+    assert _run(tmp_path) == 0
+    assert time.monotonic() - started > 0.5 and holder.wait() == 0
+    err = capsys.readouterr().err
+    assert "another process is training this run" in err and "--force reruns" in err
+    assert _epochs(tmp_path) == [1, 2] and len(ResultsStore(tmp_path / "evaluate.jsonl").rows("evaluate")) == 1
+
+
 def test_a_checkpoint_dir_that_is_a_file_is_refused_before_any_work(tmp_path, capsys):
     (tmp_path / "ckpt").write_text("not a folder")
     assert _run(tmp_path) == 1
