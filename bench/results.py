@@ -202,7 +202,11 @@ def _drop_partial_tail(fh) -> None:
         fh.seek(0)
         data = fh.read()
         start = data.rfind(b"\n") + 1
-        if _parse_row(data[start:].decode("utf-8", errors="replace")) is not None:
+        try:
+            whole = _parse_row(data[start:].decode("utf-8")) is not None  # as `rows` reads it
+        except UnicodeDecodeError:
+            whole = False
+        if whole:
             fh.seek(0, os.SEEK_END)
             fh.write(b"\n")
         else:

@@ -102,8 +102,9 @@ def _train(args, given: set[str], dist: Dist, device) -> int:
         check_output_path(args.out, "--out")
         check_output_folder(args.checkpoint_dir, "--checkpoint-dir")
     epoch_done = lambda e: store.done(COMMAND, {**config, "epoch": e})
-    run_dir = Path(args.checkpoint_dir) / run_id(COMMAND, config)
-    with _one_process_per_run(store, run_id(COMMAND, config), dist.on):
+    key = run_id(COMMAND, config)
+    run_dir = Path(args.checkpoint_dir) / key
+    with _one_process_per_run(store, key, dist.on):
         finished = all(epoch_done(e) for e in range(1, args.epochs + 1)) and _finished(config, run_dir / "last.pt",
                                                                                        store)
         if args.force or not finished:

@@ -168,13 +168,15 @@ def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None
         raise UsageError(f"--resume {place.resume}: {what}")
     history: list[str] = []  # every epoch's row so far, kept in the checkpoint for a store that lacks them
     ckpt = load_checkpoint(last, map_location=device) if last.is_file() and not place.force else None
-    lacking = [k for k in ("config", "model", "epoch", "shuffle_rng", "augment_rng", "best") if k not in (ckpt or {})]
-    if ckpt is not None and lacking:
-        raise UsageError(f"{last}: not a bench.train checkpoint (no {', '.join(lacking)}); --init loads weights alone")
-    if ckpt is not None and ckpt.get("config") != config:
-        raise UsageError(f"{last} was written by a different config; --force starts afresh")
-    if ckpt is not None and not _store_covers(ckpt, place.store, done, last, dist.main):
-        ckpt = None
+    if ckpt is not None:
+        lacking = [k for k in ("config", "model", "epoch", "shuffle_rng", "augment_rng", "best") if k not in ckpt]
+        if lacking:
+            raise UsageError(f"{last}: not a bench.train checkpoint (no {', '.join(lacking)}); --init loads weights "
+                             "alone")
+        if ckpt["config"] != config:
+            raise UsageError(f"{last} was written by a different config; --force starts afresh")
+        if not _store_covers(ckpt, place.store, done, last, dist.main):
+            ckpt = None
     if ckpt is not None:
         history = list(ckpt.get("rows", []))
         model.load_state_dict(ckpt["model"])
