@@ -25,11 +25,12 @@ import torch
 
 from breg_models import parse_bypass, resolve_names
 from breg_models.specs import TASKS
+from harness.cli import examples, int_list
+from harness.data_spec import SOURCES
 from reports.ablation import render_ablation
 from reports.render import FORMATS
 
-from .cli import examples, int_list, run_main
-from .data import SOURCES
+from .cli import run_main
 from .executor import add_executor_args, run_sweep
 from .paper_runs import CAF_TABLE4, method_options
 from .train_cell import train_cell

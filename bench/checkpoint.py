@@ -13,8 +13,7 @@ from pathlib import Path
 import torch
 
 from breg_models.weights import safe_load
-
-from .cli import UsageError
+from harness.cli import UsageError
 
 
 def save_checkpoint(run_dir: Path, is_best: bool, state: dict, best_val: bool = False) -> None:

@@ -19,12 +19,13 @@ import torch
 
 from breg_models import create_model
 from breg_models.specs import ARRANGEMENTS, TABLE2_DEPTHS, TASKS, depth_to_k
+from harness.cli import examples, int_list
+from harness.data_spec import SOURCES
 from reports.depth import render_depth_sweep
 from reports.render import FORMATS
 
-from .cli import examples, int_list, run_main
+from .cli import run_main
 from .complexity import count_flops, count_params
-from .data import SOURCES
 from .executor import add_executor_args, run_sweep
 from .train_cell import train_cell
 

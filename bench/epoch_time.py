@@ -37,15 +37,16 @@ import time
 import torch
 from tqdm import tqdm
 
-from bench.cli import UsageError, check_output_path, examples, run_main, write_output
+from bench.cli import run_main
 from bench.data import AugmentConfig, augment_and_normalise, make_synth
 from bench.data.transform import InputTransform
 from bench.executor import add_executor_args, executor_kwargs, run_cells
-from bench.results import ResultsStore
 from bench.training.distributed import Dist
 from bench.training.method import MethodContext
 from bench.training.plain import Plain
 from bench.training.runtime import AMP, check_bypass_impl, resolve_device, set_determinism
+from harness.cli import UsageError, check_output_path, examples, write_output
+from harness.results_store import ResultsStore
 from reports.epoch_time import AFFECTNET_EPOCH, IMPL_ORDER, render_epoch_time
 from reports.render import FORMATS
 

@@ -19,18 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.cli import UsageError, check_device_here, check_output_path, examples, write_output
+from harness.data_spec import SOURCES, parse_spec
+from harness.results_store import ResultsStore, format_rows, make_row
+
 from .checkpoint import load_checkpoint
-from .cli import (
-    UsageError,
-    add_output_args,
-    check_device_here,
-    check_output_path,
-    examples,
-    run_main,
-    write_output,
-)
-from .data import SOURCES, SPLITS, Dataset, parse_spec
-from .results import ResultsStore, format_rows, make_row
+from .cli import add_output_args, run_main
+from .data import SPLITS, Dataset
 
 COMMAND = "evaluate"
 # Valence and arousal lie in [-1, 1], so an in-range prediction errs by at most 2; errors beyond are counted in

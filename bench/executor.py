@@ -33,9 +33,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .cli import UsageError, check_device_here, check_output_path
+from harness.cli import UsageError, check_device_here, check_output_path
+from harness.results_store import ResultsStore, make_row, run_id
+
 from .data.dataset import DataError
-from .results import ResultsStore, make_row, run_id
 
 EXECUTORS = ("local", "ray")
 CellFn = Callable[[dict], "dict | tuple[dict, dict]"]
@@ -279,7 +280,7 @@ def _run_ray(todo, cells, fn, finish, failed, gpu, address, init_kwargs) -> None
 def _task_config(config: dict) -> dict:
     """The config a Ray task gets: a relative file path in its ``data`` spec made absolute against this
     process's folder, since a task runs in the uploaded copy of the working tree. The row keeps ``config``."""
-    from .data import parse_spec
+    from harness.data_spec import parse_spec
 
     spec = config.get("data")
     if not isinstance(spec, str):
@@ -371,7 +372,7 @@ def run_sweep(args: argparse.Namespace, cells: list[dict], fn: CellFn, command: 
               render: Callable[[list[dict], str], str], desc: str) -> int:
     """The body of a sweep's main: run the cells (a cell whose config says device 'cuda' asks for a GPU),
     print the table of every finished row through ``render``, then report failed cells in one line."""
-    from .cli import write_output
+    from harness.cli import write_output
 
     check_output_path(args.out, "--out")  # before the cells, not after them
     result = run_cells(cells, fn, ResultsStore(args.results), command,

@@ -13,11 +13,12 @@ from tqdm import tqdm
 
 from breg_models import BYPASS_FUNCTIONS, create_model, list_models, parse_bypass, resolve_names
 from breg_models.specs import BREGNET_PAPER, TASKS, depth_to_k
+from harness.cli import check_output_path, examples, int_list, write_output
+from harness.results_store import ResultsStore, environment, make_row
 from reports.complexity import render_complexity, render_stages
 
-from .cli import add_output_args, check_output_path, examples, int_list, run_main, write_output
+from .cli import add_output_args, run_main
 from .complexity import count_flops, count_params
-from .results import ResultsStore, environment, make_row
 
 COMMAND = "flops"
 

@@ -32,7 +32,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .cli import UsageError, check_output_path, choice_list, examples, run_main
+from harness.cli import UsageError, check_output_path, choice_list, examples
+
+from .cli import run_main
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STEPS = ("tests", "kernel", "epoch_time")

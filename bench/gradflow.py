@@ -36,13 +36,14 @@ from breg_models import create_model, parse_bypass
 from breg_models.bypass import EQ8_KINDS, FUNCTIONS, Bypass
 from breg_models.network import units
 from breg_models.specs import depth_to_k
+from harness.cli import examples, int_list, write_output
+from harness.results_store import ResultsStore
 from metrics.gradient_growth import fit_growth as fit_growth  # the fit of these rows, shared with reports.gradflow
 from reports.gradflow import render_gradflow
 from reports.render import FORMATS
 
-from .cli import examples, int_list, run_main, write_output
+from .cli import run_main
 from .executor import add_executor_args, executor_kwargs, run_cells
-from .results import ResultsStore
 
 COMMAND = "gradflow"
 DEFAULT_BYPASSES = ("identity", "scaled:lam=0.5", "scaled:lam=1.5", "atan", "adaptive")

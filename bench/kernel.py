@@ -31,10 +31,11 @@ import time
 
 import torch
 
+from harness.cli import UsageError, check_output_path, choice_list, examples, write_output
+from harness.results_store import ResultsStore, format_flat, make_row
 from reports.kernel import render_kernel
 
-from .cli import UsageError, add_output_args, check_output_path, choice_list, examples, run_main, write_output
-from .results import ResultsStore, format_flat, make_row
+from .cli import add_output_args, run_main
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 IMPLS = ("eager", "compile", "triton")

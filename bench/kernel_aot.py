@@ -54,10 +54,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from harness.cli import UsageError, check_output_path, choice_list, examples, write_output
+from harness.results_store import ResultsStore, format_flat, make_row
 from reports.kernel_aot import FIELDS, flat_rows, render_kernel_aot
 
-from .cli import UsageError, add_output_args, check_output_path, choice_list, examples, run_main, write_output
-from .results import ResultsStore, format_flat, make_row
+from .cli import add_output_args, run_main
 
 COMMAND = "kernel_aot"
 DEFAULT_SPECS = "breg_models.ops._kernels:SPECS"

@@ -25,10 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+from harness.cli import check_device_here, check_output_path, examples, int_list, write_output
+from harness.results_store import ResultsStore, make_row
 from reports.loader import render_loader
 
-from .cli import add_output_args, check_device_here, check_output_path, examples, int_list, run_main, write_output
-from .results import ResultsStore, make_row
+from .cli import add_output_args, run_main
 
 COMMAND = "loader"
 MEASURES = ("decode", "open", "epoch")

@@ -10,8 +10,7 @@ import fnmatch
 from dataclasses import dataclass
 
 from breg_models.specs import TABLE1 as _TABLE1_SPECS
-
-from .cli import UsageError
+from harness.cli import UsageError
 
 
 @dataclass(frozen=True)

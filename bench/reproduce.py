@@ -31,13 +31,17 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from .cli import UsageError, check_output_path, examples, int_list, run_main, write_output
+from harness.cli import UsageError, check_output_path, examples, int_list, write_output
+from harness.results_store import ResultsStore, run_id
+
+from .cli import run_main
 from .executor import add_executor_args, executor_kwargs, run_cells
 from .paper_runs import PAPER_NAMES, PAPERS, method_options, plan, table_names
-from .results import ResultsStore, run_id
 
 BUDGETS = ("smoke", "short", "paper")
-TAGS = ("paper", "budget")  # the keys reproduce adds to every bench.train config
+# The keys reproduce adds to a bench.train config: every run's paper and budget, and for a smoke run's synth data
+# the real set it stands for, so the reports put it in that set's table.
+TAGS = ("paper", "budget", "stands_for")
 DATA_SETS = ("affectnet", "affectnet7", "fer2013", "rafdb", "affwild", "afewva")
 SMOKE = {"epochs": 1, "batch_size": 16, "image_size": 16, "synth_train": 64, "synth_val": 32}
 SMOKE_PER_MODEL = {"tv_alexnet*": {"image_size": 64}}  # AlexNet's stride-4 stem and three max-pools need 63 px
@@ -124,7 +128,7 @@ def train_config(options: dict, tags: dict) -> dict:
 def cell_options(config: dict) -> dict:
     """A cell's bench.train options back from its config (the inverse of `train_config`): its tags as --tag."""
     options = {k: v for k, v in config.items() if k not in (*TAGS, "epoch")}
-    return {**options, "tag": [f"{k}={config[k]}" for k in TAGS]}
+    return {**options, "tag": [f"{k}={config[k]}" for k in TAGS if k in config]}
 
 
 # ---------------------------------------------------------------- running a cell
@@ -268,7 +272,7 @@ def cells(args: argparse.Namespace) -> tuple[list[dict], list[tuple[str, ...]]]:
         for seed in args.seeds:
             options = train_options(args.paper, budget, run, args.device, specs, seed, overrides)
             try:
-                configs.append(train_config(options, tags))
+                configs.append(train_config(options, {**tags, "stands_for": run[1]} if budget == "smoke" else tags))
             except UsageError as exc:  # a --set value the run cannot take: say so once, shortly
                 raise UsageError(f"{run[0]} on {run[1]}: {str(exc)[:300]}") from None
             tables.append(run[-1])

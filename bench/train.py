@@ -21,12 +21,13 @@ import sys
 from pathlib import Path
 
 from bench.checkpoint import load_checkpoint
-from bench.cli import UsageError, check_output_folder, check_output_path, run_main, write_output
-from bench.results import ResultsStore, format_rows, run_id
+from bench.cli import run_main
 from bench.training.distributed import Dist, init_distributed, leave
 from bench.training.loop import COMMAND, RunPlace, fit
 from bench.training.options import build_parser, check_values, given_options, resolve, run_config
 from bench.training.runtime import check_bypass_impl, resolve_device, set_determinism
+from harness.cli import UsageError, check_output_folder, check_output_path, write_output
+from harness.results_store import ResultsStore, format_rows, run_id
 from reports.train import render_train
 
 __all__ = ["build_parser", "main", "run_config"]

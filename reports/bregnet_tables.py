@@ -40,12 +40,8 @@ DIMENSIONAL = ("affectnet", "affwild")
 LOSSES = {"ce": "regular", "weighted_ce": "weighted"}
 # Bypass kinds that are BReG-Net's own H3 (a run with no --bypass keeps bregnet39's atan).
 H3 = ("", "atan", "bregnet_h3")
-FUNCTIONS = {"bregnet_h1": "H1 = x - log(e^x + 1)", "bregnet_h2": "H2 = x atan(x) - log(x^2 + 1) / 2",
-             "bregnet_h3": "H3 = atan(x)"}
-# Published rows that are runs of BReG-Net-39 under another name, and how a line names them.
-ROW_TITLES = {"bregnet": "BReG-Net-39", "bregnet_regular_loss": "BReG-Net-39, regular loss",
-              "bregnet_weighted_loss": "BReG-Net-39, weighted loss",
-              **{k: f"BReG-Net-39, {v}" for k, v in FUNCTIONS.items()}}
+FUNCTIONS = {"bregnet_h1": r"H1 = \(x - \log(e^x + 1)\)", "bregnet_h2": r"H2 = \(x \arctan x - \log(x^2 + 1) / 2\)",
+             "bregnet_h3": r"H3 = \(\arctan x\)"}
 AFFECTNET_EPOCH = 287_651
 PUBLISHED_DEVICE = "GeForce GTX 1080 Ti"
 
@@ -81,23 +77,10 @@ def _is_resnet(config: dict) -> bool:
     return config.get("model") == "resnet110" and _kind(config) in ("", "identity")
 
 
-def _ref_title(row: str) -> str:
-    """'mollahosseini_ref20' -> 'Mollahosseini et al. [20]'; the paper's own rows by ROW_TITLES."""
-    if row in ROW_TITLES:
-        return ROW_TITLES[row]
-    name, _, ref = row.rpartition("_ref")
-    return f"{name.capitalize()} et al. [{ref}]" if name and ref.isdigit() else network_title(row)
-
-
 def _finish(lines: list[Line], notes: list[str], cell_command: str, extra: tuple[str, ...]) -> list[str]:
-    """Published rows named as the paper names them; the fill note followed by one cell's own command."""
-    for line in lines:
-        if line.values.get("Source") != MEASURED and (name := line.values.get("Network")) is not None:
-            line.put("Network", _ref_title(str(name)))
+    """The notes, the fill note followed by one cell's own command."""
     out = []
     for note in notes:
-        for row, text in ROW_TITLES.items():
-            note = note.replace(f"{row} on ", f"{text} on ")
         out.append(note)
         if note.startswith("Not run yet"):
             out.append(f"One line by hand: `{cell_command}`; the finished run writes its evaluation rows.")
@@ -106,8 +89,9 @@ def _finish(lines: list[Line], notes: list[str], cell_command: str, extra: tuple
 
 def _table(table: str, task: str, databases: tuple[str, ...], parts, runs: list[Run],
            reference: Callable[[Run], str | None], runnable: Callable[[str], bool], label: Callable[[Run], str],
-           cell_command: str, extra: tuple[str, ...], fmt: str, caption: str) -> str:
-    spec = Comparison(PAPER, table, databases, parts, reference=reference, label=label, runnable=runnable)
+           cell_command: str, extra: tuple[str, ...], fmt: str, caption: str, parts_as: str = "columns") -> str:
+    spec = Comparison(PAPER, table, databases, parts, reference=reference, label=label, runnable=runnable,
+                      parts_as=parts_as)
     lines, notes = spec.build(runs, FILL)
     notes = _finish(lines, notes, cell_command, extra)
     used = [row for run in runs for row in run.rows]
@@ -181,7 +165,7 @@ def _skew_table(table: str, loss: str, rows: list[dict], fmt: str, caption: str)
                   reference=lambda run: f"bregnet_{name}_loss" if run.model == "bregnet39" else None,
                   runnable=lambda row: True, label=lambda run: f"{network_title(run.model)}, {name} loss",
                   cell_command=f"python -m bench.train --model bregnet39 --loss {loss} --data affectnet:PATH",
-                  extra=(LOSS_NOTE, SKEW_NOTE, CAPTION_NOTE), fmt=fmt, caption=caption)
+                  extra=(LOSS_NOTE, SKEW_NOTE, CAPTION_NOTE), fmt=fmt, caption=caption, parts_as="lines")
 
 
 def render_table_3(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
@@ -330,9 +314,6 @@ def render_epoch_time(rows: list[dict], fmt: str = "markdown", caption: str = ""
             seconds = None if row is None else row["metrics"].get("epoch_s")
             # seconds compare only for an epoch of AffectNet's size; a smaller epoch shows its own time
             line.compare("Epoch (s)", seconds, pub[model] if epoch_size in (None, AFFECTNET_EPOCH) else None, "s")
-            for column in ("Epoch (s)", "Epoch (s) (diff.)"):  # seconds to the paper's two decimals
-                if (value := line.values[column]) is not None:
-                    line.put(column, value, f"{value:+,.2f}" if "diff" in column else f"{value:,.2f}")
             if epoch_size not in (None, AFFECTNET_EPOCH):
                 line.put("Epoch (s) (pub.)", pub[model]["value"], f"{pub[model]['printed']} (AffectNet)")
             rel = None if row is None or base is None else seconds / base["metrics"]["epoch_s"]

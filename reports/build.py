@@ -18,8 +18,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.cli import UsageError, check_output_path, choice_list
-from bench.results import ResultsStore
+from harness.cli import UsageError, check_output_path, choice_list
+from harness.results_store import ResultsStore
 
 from .ablation import render_ablation
 from .bregnet_tables import TABLES as BREGNET_TABLES
@@ -82,6 +82,16 @@ def load_rows(paths: list[Path]) -> dict[str, list[dict]]:
     return by_command
 
 
+# What each measurement table (not a paper table, which titles itself) shows, as its heading says it.
+TITLES = {"bregnext_tables_1_2": "BReG-NeXt Tables 1-2: parameters and FLOPs, measured beside published",
+          "depth_sweep_table_2_fig_5": "BReG-NeXt Table 2 and Fig. 5: cost and accuracy against depth",
+          "ablation_tables_8_9": "BReG-NeXt Tables 8-9: the bypass ablation over seeds",
+          "gradient_flow": "Gradient flow against depth", "kernel_benchmark": "Fused bypass kernel: timings",
+          "kernel_aot": "Fused bypass kernel: compiled code and its static gate",
+          "epoch_time": "Training epoch time", "loader_benchmark": "Data loader: decoded cache and streaming",
+          "training_runs": "Training runs, per epoch", "evaluation": "Evaluation of trained checkpoints"}
+
+
 def caption(command: str, rows: list[dict]) -> str:
     """What a measured table says it came from: the devices, commits and data of its rows, and their budget
     where the rows state one."""
@@ -118,10 +128,12 @@ def check_output_dir(path: Path, option: str = "--out") -> None:
         raise UsageError(f"{option} {path}: not writable")
 
 
-def _jobs(by_command: dict[str, list[dict]]) -> list[tuple[str, list[dict], Callable[..., str], str]]:
+def _jobs(by_command: dict[str, list[dict]], every_paper_table: bool = False
+          ) -> list[tuple[str, list[dict], Callable[..., str], str]]:
     """(command, rows, renderer, stem) of every table to write. A command's rows feed each of its tables; once
-    the store feeds a paper table or holds a reproduction's rows (config "paper"), every paper table is written,
-    those whose command has no rows with published values only."""
+    the store feeds a paper table or holds a reproduction's rows (config "paper"), or ``every_paper_table`` asks
+    for them (the book), every paper table is written, those whose command has no rows with published values
+    only."""
     jobs = []
     for command, rows in by_command.items():
         if command not in TABLES:
@@ -129,7 +141,7 @@ def _jobs(by_command: dict[str, list[dict]]) -> list[tuple[str, list[dict], Call
                   file=sys.stderr)
             continue
         jobs += [(command, rows, renderer, stem) for stem, renderer in TABLES[command]]
-    papers = any(stem in PAPER_TABLES for *_, stem in jobs) or any(
+    papers = every_paper_table or any(stem in PAPER_TABLES for *_, stem in jobs) or any(
         "paper" in row["config"] for rows in by_command.values() for row in rows)
     if papers:
         jobs += [(command, [], renderer, stem) for command, tables in TABLES.items()
@@ -137,7 +149,8 @@ def _jobs(by_command: dict[str, list[dict]]) -> list[tuple[str, list[dict], Call
     return jobs
 
 
-def build(paths: list[Path], out_dir: Path, formats: tuple[str, ...] = DEFAULT_FORMATS) -> list[Path]:
+def build(paths: list[Path], out_dir: Path, formats: tuple[str, ...] = DEFAULT_FORMATS,
+          every_paper_table: bool = False) -> list[Path]:
     """Write each table in each of ``formats`` to ``out_dir``; the paths written. Every output path is checked
     before the first file is written. A paper table captions itself from the rows it uses (one command's rows
     feed several of them); the others get the provenance of their command's rows."""
@@ -146,13 +159,14 @@ def build(paths: list[Path], out_dir: Path, formats: tuple[str, ...] = DEFAULT_F
         raise UsageError(f"unknown format {unknown[0]!r}; choose from: {', '.join(FORMATS)}")
     check_output_dir(out_dir)
     jobs = [(command, rows, renderer, fmt, out_dir / f"{stem}.{SUFFIX[fmt]}")
-            for command, rows, renderer, stem in _jobs(load_rows(paths)) for fmt in formats]
+            for command, rows, renderer, stem in _jobs(load_rows(paths), every_paper_table) for fmt in formats]
     for *_, path in jobs:
         check_output_path(path, "--out")
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     for command, rows, renderer, fmt, path in jobs:
-        text = renderer(rows, fmt, caption="" if path.stem in PAPER_TABLES else caption(command, rows))
+        text = renderer(rows, fmt, caption="" if path.stem in PAPER_TABLES else
+                        f"{TITLES.get(path.stem, command)}; {caption(command, rows)}")
         path.write_text(latex_file(text, path.stem) if fmt == "latex" else text)
         written.append(path)
     return written
@@ -187,6 +201,7 @@ EXAMPLES = """examples:
   python -m reports                                      # every table as Markdown and LaTeX in results/reports/
   python -m reports results/nvidia-h100/*.jsonl --format latex --out paper/tables   # one device's, LaTeX only
   python -m reports --format csv,json --figures          # the rows as CSV and JSON, and the figures
+  python -m reports --book report/                       # one PDF: every paper's tables and figures, provenance
 """
 
 
@@ -201,6 +216,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help=f"folder the tables and figures go to (default {DEFAULT_OUT}/, git-ignored)")
     p.add_argument("--out-dir", type=Path, default=None, help=argparse.SUPPRESS)  # deprecated name of --out
     p.add_argument("--figures", action="store_true", help="also draw the figures (needs the 'plots' extra)")
+    p.add_argument("--book", type=Path, default=None, metavar="DIR",
+                   help="write the report book to DIR: book.pdf (contents, every table and figure of the four "
+                        "papers, their provenance) and its parts; pdflatex where installed, else matplotlib")
     args = p.parse_args(argv)
     if args.out_dir is not None:
         if args.out is not None:
@@ -214,6 +232,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.book is not None:
+        from .book import build_book
+
+        check_output_dir(args.book, "--book")
+        paths = [Path(r) for r in args.results] or sorted(Path("results").rglob("*.jsonl"))
+        missing = [str(p) for p in paths if not p.exists()]
+        if missing:
+            raise UsageError(f"no results store at {missing[0]}")
+        print(build_book(paths, args.book))
+        return 0
     check_output_dir(args.out)
     paths = [Path(r) for r in args.results] or sorted(Path("results").rglob("*.jsonl"))
     missing = [str(p) for p in paths if not p.exists()]

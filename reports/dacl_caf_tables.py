@@ -15,6 +15,7 @@ from .paper_tables import (
     Metric,
     Run,
     group_runs,
+    network_params,
     network_title,
     render_lines,
     title,
@@ -117,7 +118,10 @@ def _dimensional(names: tuple[tuple[str, str, str], ...]) -> list:
 
 
 RMSE, PCC, CCC, SAGR = ("RMSE", "rmse", "rmse"), ("PCC", "cc", "pcc"), ("CCC", "ccc", "ccc"), ("SAGR", "sagr", "sagr")
-PARAMS_NOTE = "CAF prints each network's parameters; `python -m bench.flops` counts this harness's."
+# CAF's Params column: the encoder's parameters, counted here from the network this harness builds.
+PARAMS = [(None, [Metric("Params (M)", "params_trainable", "params", "M", shared=True)])]
+PARAMS_NOTE = ("Params: the paper's count, and this harness's count of the network a line trained (its trainable "
+               "parameters with the dimensional head, as `python -m bench.flops` counts them).")
 
 
 def _ablation(config: dict) -> bool:
@@ -172,6 +176,8 @@ def _caf_absorbs(run: Run) -> bool:
 
 def _caf_table(table: str, databases: tuple[str, ...], parts, runs: list[Run], fmt: str, caption: str,
                extra: list[str]) -> str:
+    for run in runs:
+        run.metrics.setdefault("params_trainable", network_params(run.model, "dimensional"))
     spec = Comparison("caf", table, databases, parts, reference=_caf_reference(table), label=_caf_label,
                       absorb=_caf_absorbs, runnable=lambda row: row in CAF_RUNNABLE, name_column="Method",
                       not_runnable="the methods the paper compares with are not part of this harness.")
@@ -187,7 +193,8 @@ def _caf_table(table: str, databases: tuple[str, ...], parts, runs: list[Run], f
 def render_caf_table1(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
     """CAF Table 1: AffectNet RMSE, PCC, CCC; AV-loss runs on any data but Aff-Wild and AFEW-VA."""
     runs = [run for run in _caf_runs(rows, False) if run.database not in ("affwild", "afewva")]
-    return _caf_table("1", ("affectnet",), _dimensional((RMSE, PCC, CCC)), runs, fmt, caption, [PARAMS_NOTE])
+    return _caf_table("1", ("affectnet",), PARAMS + _dimensional((RMSE, PCC, CCC)), runs, fmt, caption,
+                      [PARAMS_NOTE])
 
 
 def render_caf_table2(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
@@ -210,7 +217,8 @@ def render_caf_table4(rows: list[dict], fmt: str = "markdown", caption: str = ""
     `bench.ablation --preset caf_table4` runs it over seeds."""
     runs = [run for run in _caf_runs(rows, True) + _caf_runs(rows, False)
             if run.database not in ("affwild", "afewva") and (_ablation(run.config) or _caf_absorbs(run))]
-    return _caf_table("4", ("affectnet",), _dimensional((RMSE, SAGR, CCC)), runs, fmt, caption, [PARAMS_NOTE])
+    return _caf_table("4", ("affectnet",), PARAMS + _dimensional((RMSE, SAGR, CCC)), runs, fmt, caption,
+                      [PARAMS_NOTE])
 
 
 # (command whose rows each table reads, file stem, renderer): registered by reports/build.py.

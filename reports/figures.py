@@ -4,12 +4,18 @@ matplotlib is an optional extra (``pip install 'breg-harness[plots]'``) and is i
 is drawn. Figures are drawn on ``matplotlib.figure.Figure`` objects, never through pyplot, so nothing
 here touches the global backend: PNG goes through Agg, PDF through matplotlib's PDF backend.
 
+Every figure is laid out for print: at most `PAGE_WIDTH` (7 in, a text width) wide, no text under
+`MIN_FONT_PT`, legends beside the panels rather than on the data, at most `MAX_SERIES` labelled series per
+legend; `layout_problems` checks a drawn figure for all of that and for overlapping text.
+
 The figures that show results take a *tidy* frame (a pandas DataFrame, or a list of flat dicts) with the
 columns each function documents; turning the results store's rows into such a frame is the caller's job
 (`reports.figure_data` does it per entry point; `flatten_rows` helps). An optional ``panel`` column splits
-any of them into side-by-side panels (e.g. one per batch-norm mode, or per direction), in sorted order so
-that reruns draw the same figure. Optional ``device``, ``commit`` and ``budget`` columns (of the measured
-rows) are named in a small caption under the figure, with any ``caption=`` text the call adds.
+any of them into panels (e.g. one per batch-norm mode, or per direction), in sorted order so that reruns
+draw the same figure. The evaluation and training figures also take an optional ``figure`` column: one
+figure (file ``<name>_<figure>``) per value, each split into pages (``_1``, ``_2``, ...) where it holds more
+panels than a page shows. Optional ``device``, ``commit`` and ``budget`` columns (of the measured rows) are
+named in a small caption under the figure, with any ``caption=`` text the call adds.
 
 ==========================  ===============================================  =========================
 function                    required columns                                 what it shows
@@ -30,8 +36,10 @@ give the published side from ``reports.published``.
 
 from __future__ import annotations
 
+import functools
 import re
 import textwrap
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,6 +49,14 @@ import pandas as pd
 from . import published
 
 FORMATS = ("png", "pdf")
+PAGE_WIDTH = 7.0  # inches: the widest a figure is printed (a 7-inch text width), so drawn at print size
+MIN_FONT_PT = 7.0  # the smallest text a reader can read at that size
+GAP_PT = 1.0  # the least space between two texts for a reader to tell them apart
+MAX_SERIES = 8  # labelled series a legend may hold; more are split over panels or figures
+MAX_PANELS = 6  # confusion matrices on one page, in a grid a reader can take in
+# Font sizes (points) for every figure: readable at print size, small enough for the panels a page holds.
+STYLE = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
+         "legend.fontsize": 7, "legend.title_fontsize": 7, "figure.titlesize": 9}
 DEPTH_LABEL = "depth (layers)"
 # quantity of `complexity_curves` -> (panel title, y-axis label, factor from the frame's unit to the axis's)
 QUANTITY_AXES = {
@@ -62,7 +78,7 @@ METRIC_AXES = {  # metric -> (panel title, y-axis label); accuracy in percent, a
 # Fig. 3 shows H and H' "for different values of alpha and beta" without saying which; these span the
 # trained range the paper reports (~0.5 early, ~1.2 deep), the public code's init (1, 1) and BReG-Net (1, 0).
 FIG3_PARAMS = ((1.0, 0.0), (0.5, 0.5), (1.0, 1.0), (1.2, 1.2), (2.0, 0.0), (2.0, 1.0))
-_PUBLISHED_STYLE = {"marker": "D", "linestyle": "none", "markerfacecolor": "none", "markersize": 7}
+_PUBLISHED_STYLE = {"marker": "D", "linestyle": "none", "markerfacecolor": "none", "markersize": 6}
 
 
 def _figure_api() -> Any:
@@ -73,6 +89,18 @@ def _figure_api() -> Any:
         raise ImportError("figures need matplotlib: install the 'plots' extra "
                           "(pip install 'breg-harness[plots]')") from None
     return Figure
+
+
+def _print_style(draw: Callable[..., list[Path]]) -> Callable[..., list[Path]]:
+    """Draw under `STYLE` (matplotlib's rc settings, restored afterwards), so every figure reads alike."""
+    @functools.wraps(draw)
+    def styled(*args: Any, **kwargs: Any) -> list[Path]:
+        _figure_api()
+        from matplotlib import rc_context
+
+        with rc_context(STYLE):
+            return draw(*args, **kwargs)
+    return styled
 
 
 def flatten_rows(rows: Iterable[dict]) -> pd.DataFrame:
@@ -93,31 +121,76 @@ def _frame(data: pd.DataFrame | Iterable[dict], required: Sequence[str], what: s
 
 
 def _save(fig: Any, out_dir: str | Path, name: str, dpi: int) -> list[Path]:
-    """Write ``name``.png and ``name``.pdf; the PDF carries no creation date, so reruns give the same file."""
+    """Write ``name``.png and ``name``.pdf at the figure's own size (its layout already fits everything in, and
+    a trimmed file would be laid out anew); the PDF carries no creation date, so reruns give the same file."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = []
     for fmt in FORMATS:
         path = out / f"{name}.{fmt}"
         metadata = {"CreationDate": None} if fmt == "pdf" else None
-        fig.savefig(path, format=fmt, dpi=dpi, bbox_inches="tight", metadata=metadata)
+        fig.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
         paths.append(path)
     return paths
+
+
+def _natural(text: str) -> list[Any]:
+    """Sort key that puts 'BReG-NeXt-26' before 'BReG-NeXt-110'."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
 
 
 def _panels(frame: pd.DataFrame, key: str | None, order: Sequence[str] | None = None
             ) -> list[tuple[str, pd.DataFrame]]:
     """One (title, rows) per ``key`` value: in ``order`` where given (values it leaves out are not drawn),
-    else sorted, so the panels do not change places with the order the rows arrived in."""
+    else in natural order, so the panels do not change places with the order the rows arrived in."""
     if key is None or key not in frame.columns:
         return [("", frame)]
     groups = {str(k): g for k, g in frame.groupby(frame[key].astype(str))}
-    return [(k, groups[k]) for k in (order if order is not None else sorted(groups)) if k in groups]
+    return [(k, groups[k]) for k in (order if order is not None else sorted(groups, key=_natural)) if k in groups]
+
+
+def _slug(text: str) -> str:
+    """A figure's title as part of a file name: 'BReG-NeXt (budget short), AffectNet val' ->
+    'bregnext_budget_short_affectnet_val'."""
+    return re.sub(r"[^a-z0-9]+", "_", text.lower().replace("-", "")).strip("_")
+
+
+def _pages(frame: pd.DataFrame, name: str, per_page: int, order: Sequence[str] | None, what: str,
+           series: str | None = None) -> list[tuple[str, str, list[tuple[str, pd.DataFrame]]]]:
+    """(file stem, figure title, panels) per ``figure`` value and page of at most ``per_page`` panels; with
+    ``series``, a panel holds at most `MAX_SERIES` of that column's values (`_capped`)."""
+    out = []
+    for title, part in _panels(frame, "figure"):
+        panels = _panels(part, "panel", order)
+        if series is not None:
+            panels = _capped(panels, series)
+        pages = [panels[i:i + per_page] for i in range(0, len(panels), per_page)]
+        for k, page in enumerate(pages, 1):
+            numbered = len(pages) > 1
+            stem = "_".join(filter(None, [name, _slug(title), str(k) if numbered else ""]))
+            out.append((stem, title + (f" ({k} of {len(pages)})" if numbered else ""), page))
+    if not out:
+        raise ValueError(f"{what}: no rows in panels {list(order or [])}")
+    return out
+
+
+def _capped(panels: list[tuple[str, pd.DataFrame]], column: str, limit: int = MAX_SERIES
+            ) -> list[tuple[str, pd.DataFrame]]:
+    """Panels with more than ``limit`` values of ``column`` (series) split into 'title (1 of 2)', ...:
+    the last resort where the caller has not faceted its series itself."""
+    out = []
+    for title, group in panels:
+        names = sorted({str(v) for v in group[column]}, key=_natural)
+        parts = [names[i:i + limit] for i in range(0, len(names), limit)]
+        for k, part in enumerate(parts, 1):
+            suffix = f" ({k} of {len(parts)})" if len(parts) > 1 else ""
+            out.append((title + suffix, group[group[column].astype(str).isin(part)]))
+    return out
 
 
 def _colours(values: Iterable[Any]) -> dict[str, str]:
     """A fixed colour per line name, the same in every panel of a figure and in every rerun."""
-    return {name: f"C{i % 10}" for i, name in enumerate(sorted({str(v) for v in values}))}
+    return {name: f"C{i % 10}" for i, name in enumerate(sorted({str(v) for v in values}, key=_natural))}
 
 
 def _caption(frame: pd.DataFrame, extra: str | None = None) -> str:
@@ -134,22 +207,72 @@ def _caption(frame: pd.DataFrame, extra: str | None = None) -> str:
     return "; ".join(parts)
 
 
+def _chars(width_in: float, size_pt: float) -> int:
+    """About how many characters of ``size_pt`` text fit in ``width_in`` inches (DejaVu Sans, mixed case)."""
+    return max(8, int(width_in * 72 / (0.6 * size_pt)))
+
+
+def _wrap(text: str, width_in: float, size_pt: float = 8) -> str:
+    """Prose (a title, a caption) in lines that fit ``width_in`` inches."""
+    return "\n".join(textwrap.fill(line, _chars(width_in, size_pt)) for line in text.split("\n"))
+
+
+def _wrap_label(label: str, width_in: float, size_pt: float = MIN_FONT_PT) -> str:
+    """A run's name in lines of at most ``width_in`` inches of ``size_pt`` text, broken after its commas where
+    it can be ('BReG-Net-39, bypass h1, loss ce' keeps 'loss ce' together)."""
+    limit, lines = _chars(width_in, size_pt), [""]
+    for part in label.split(", "):
+        if lines[-1] and len(lines[-1]) + 2 + len(part) > limit:
+            lines[-1] += ","
+            lines.append(part)
+        else:
+            lines[-1] = f"{lines[-1]}, {part}" if lines[-1] else part
+    return "\n".join(textwrap.fill(line, limit) for line in lines)
+
+
 def _add_caption(fig: Any, text: str) -> None:
-    """Small text under the panels (``bbox_inches='tight'`` keeps it in the saved file)."""
-    if text:
-        fig.text(0.5, 0.0, text, ha="center", va="top", fontsize=7, color="0.3")
+    """Small text under the panels, wrapped to the figure's width: the figure grows by its height and the
+    layout keeps clear of it."""
+    if not text:
+        return
+    wrapped = _wrap(text, fig.get_figwidth() - 0.2, MIN_FONT_PT)
+    height = (wrapped.count("\n") + 1) * MIN_FONT_PT * 1.3 / 72 + 0.08
+    total = fig.get_figheight() + height
+    fig.set_figheight(total)
+    fig.get_layout_engine().set(rect=(0, height / total, 1, 1 - height / total))
+    fig.text(0.5, (height - 0.04) / total, wrapped, ha="center", va="top", fontsize=MIN_FONT_PT, color="0.3")
 
 
-def _grid(n: int, width: float = 4.2, height: float = 3.4, columns: int | None = None) -> tuple[Any, list[Any]]:
-    """``n`` panels of ``width`` x ``height`` inches: one row, or rows of ``columns`` (unused places removed)."""
+def _columns(n: int, most: int) -> int:
+    """Panels a row for ``n`` panels: at most ``most``, and four as 2 x 2 rather than 3 + 1."""
+    return max(1, min(n, most, 2 if n == 4 else most))
+
+
+def _grid(n: int, columns: int | None = None, height: float = 2.3, width: float = PAGE_WIDTH,
+          **subplots: Any) -> tuple[Any, list[Any]]:
+    """``n`` panels in rows of `_columns` (at most ``columns``; default: all in one row), ``width`` inches wide
+    in all and ``height`` inches a row (unused places removed)."""
     Figure = _figure_api()
-    columns = max(1, min(n, columns or n))
+    columns = _columns(n, columns or n)
     rows = -(-n // columns)
-    fig = Figure(figsize=(width * columns, height * rows), layout="constrained")
-    axes = list(fig.subplots(rows, columns, squeeze=False).flat)
+    fig = Figure(figsize=(min(width, PAGE_WIDTH), height * rows), layout="constrained")
+    axes = list(fig.subplots(rows, columns, squeeze=False, **subplots).flat)
     for ax in axes[n:]:
         fig.delaxes(ax)
     return fig, axes[:n]
+
+
+def _shared_legend(fig: Any, axes: Sequence[Any]) -> None:
+    """One legend for all panels (a series keeps its colour in each), beside them at the right, outside the
+    data; long names wrapped so that it stays narrow. Not under them: matplotlib anchors such a legend to the
+    figure's bottom edge, where the caption is."""
+    entries: dict[str, Any] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(list(entries.values()), [_wrap_label(label, 1.1) for label in entries],
+                   loc="outside right upper")
 
 
 def _auto_log(ax: Any, values: pd.Series, axis: str = "y") -> None:
@@ -160,8 +283,105 @@ def _auto_log(ax: Any, values: pd.Series, axis: str = "y") -> None:
         (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
 
 
+# --- what a reader would trip over ------------------------------------------------------------------------
+
+def layout_problems(fig: Any, width: float = PAGE_WIDTH, min_font: float = MIN_FONT_PT,
+                    max_entries: int = MAX_SERIES) -> list[str]:
+    """What keeps a drawn figure from being read at print size, one sentence each (empty: none found).
+
+    Draws ``fig`` (Agg) and checks: the figure at most ``width`` inches wide, with no text cut off at its
+    edges; every drawn text at least ``min_font`` points; no two drawn texts (tick labels, titles, axis labels,
+    legend entries, annotations, captions) closer than `GAP_PT`; no text over another panel's area and no
+    legend over any panel's area; at most ``max_entries`` entries a legend; no panel squeezed under half an
+    inch and no warning while drawing (such as constrained layout's "axes sizes collapsed to zero"). Texts
+    are compared by their axis-aligned boxes, so rotate labels by 0 or 90 degrees, or a slanted one may be
+    reported though its glyphs are clear.
+    """
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.legend import Legend
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        canvas.draw()
+    renderer = canvas.get_renderer()
+    problems = [f"warning while drawing: {w.message}" for w in caught]
+    inch = fig.dpi
+    if fig.get_figwidth() > width + 1e-6:
+        problems.append(f"{fig.get_figwidth():.2f} in wide (at most {width:g} in)")
+    texts = list(_drawn_texts(fig))
+    for t in texts:
+        if t.get_fontsize() < min_font - 1e-6:
+            problems.append(f"{t.get_text()!r} is {t.get_fontsize():g} pt (at least {min_font:g} pt)")
+    panels = [ax for ax in fig.get_axes() if ax.axison and not hasattr(ax, "_colorbar")]
+    areas = {id(ax): ax.get_window_extent(renderer) for ax in fig.get_axes() if ax.axison}
+    for ax in panels:
+        box = areas[id(ax)]
+        if min(box.width, box.height) < 0.5 * inch:
+            problems.append(f"panel {ax.get_title()!r} squeezed to {box.width / inch:.2f} x {box.height / inch:.2f} in")
+    gap = GAP_PT / 72 * inch / 2  # texts closer than GAP_PT run together ('10' and '12' read '1012')
+    boxes = np.array([t.get_window_extent(renderer).extents for t in texts]).reshape(-1, 4) + [-gap, -gap, gap, gap]
+    x0, y0, x1, y1 = (boxes[:, i] for i in range(4))
+    overlap = ((np.minimum(x1[:, None], x1[None]) > np.maximum(x0[:, None], x0[None]))
+               & (np.minimum(y1[:, None], y1[None]) > np.maximum(y0[:, None], y0[None])))
+    for i, j in zip(*np.nonzero(np.triu(overlap, k=1)), strict=True):
+        problems.append(f"texts overlap: {texts[i].get_text()!r} and {texts[j].get_text()!r}")
+    for t, box in zip(texts, boxes, strict=True):
+        if min(box[:2]) < -gap or box[2] > fig.bbox.width + gap or box[3] > fig.bbox.height + gap:
+            problems.append(f"text {t.get_text()!r} is cut off at the figure's edge")
+        for ax in fig.get_axes():
+            if id(ax) in areas and ax is not t.axes and _inside(box, areas[id(ax)].extents):
+                problems.append(f"text {t.get_text()!r} lies over the panel {ax.get_title()!r}")
+    for legend in fig.findobj(Legend):
+        entries = [t.get_text() for t in legend.get_texts()]
+        if len(entries) > max_entries:
+            problems.append(f"a legend of {len(entries)} entries (at most {max_entries}): {entries[:3]} ...")
+        box = legend.get_window_extent(renderer).extents + [1, 1, -1, -1]
+        for ax in panels:
+            if _inside(box, areas[id(ax)].extents):
+                problems.append(f"the legend {entries[:2]} ... lies over the panel {ax.get_title()!r}")
+    return problems
+
+
+def _drawn_texts(artist: Any) -> Iterable[Any]:
+    """The non-empty texts a draw of ``artist`` shows: those of visible artists, of an axes' axis only where
+    it is shown (``axison``), and of ticks only inside the view (matplotlib keeps labels of ticks beyond it)."""
+    from matplotlib.axes import Axes
+    from matplotlib.axis import Axis
+    from matplotlib.spines import Spine
+    from matplotlib.text import Text
+
+    if not artist.get_visible():
+        return
+    if isinstance(artist, Text):
+        if artist.get_text().strip():
+            yield artist
+        return
+    if isinstance(artist, Axis):
+        low, high = sorted(artist.get_view_interval())
+        slack = 1e-9 * (high - low)
+        ticks = artist.get_major_ticks(len(artist.get_majorticklocs())) + artist.get_minor_ticks(
+            len(artist.get_minorticklocs()))
+        shown = [t for tick in ticks if tick.get_visible() and low - slack <= tick.get_loc() <= high + slack
+                 for t in (tick.label1, tick.label2)]
+        children = [*shown, artist.label, artist.offsetText]
+    elif isinstance(artist, Axes) and not artist.axison:
+        children = [c for c in artist.get_children() if not isinstance(c, Axis | Spine)]
+    else:
+        children = artist.get_children()
+    for child in children:
+        yield from _drawn_texts(child)
+
+
+def _inside(box: Sequence[float], area: Sequence[float]) -> bool:
+    """Whether two (x0, y0, x1, y1) boxes share some area."""
+    return min(box[2], area[2]) > max(box[0], area[0]) and min(box[3], area[3]) > max(box[1], area[1])
+
+
 # --- BReG-NeXt Fig. 3 ------------------------------------------------------------------------------------
 
+@_print_style
 def bypass_functions(out_dir: str | Path, params: Sequence[tuple[float, float]] = FIG3_PARAMS,
                      x_max: float = 5.0, name: str = "fig3_bypass", dpi: int = 150) -> list[Path]:
     """H(x) of Eq. 8 and its derivative H'(x) (Eq. 9) for several (alpha, beta), as BReG-NeXt Fig. 3.
@@ -175,11 +395,11 @@ def bypass_functions(out_dir: str | Path, params: Sequence[tuple[float, float]] 
     from breg_models.bypass import FUNCTIONS, reference
 
     x = torch.linspace(-x_max, x_max, 801, dtype=torch.float64)
-    fig, (ax_h, ax_d) = _grid(2)
+    fig, (ax_h, ax_d) = _grid(2, height=2.6)
     ax_h.plot(x, x, color="0.6", linestyle="--", linewidth=1, label="identity")
     ax_d.plot(x, torch.ones_like(x), color="0.6", linestyle="--", linewidth=1, label="identity")
     for alpha, beta in params:
-        label = rf"$\alpha$={alpha:g}, $\beta$={beta:g}"
+        label = f"α={alpha:g}, β={beta:g}"
         h = reference("adaptive", x, alpha=alpha, beta=beta)
         dh = FUNCTIONS["adaptive"].dfn(x, torch.tensor(alpha, dtype=torch.float64),
                                        torch.tensor(beta, dtype=torch.float64))
@@ -190,7 +410,7 @@ def bypass_functions(out_dir: str | Path, params: Sequence[tuple[float, float]] 
     for ax in (ax_h, ax_d):
         ax.grid(alpha=0.3)
         ax.axhline(0, color="0.8", linewidth=0.8)
-    ax_h.legend(fontsize=7, loc="upper left")
+    _shared_legend(fig, (ax_h, ax_d))
     return _save(fig, out_dir, name, dpi)
 
 
@@ -217,7 +437,7 @@ def _depth_panels(frame: pd.DataFrame, key: str, keep: Sequence[str] | None, tit
     Panels are those in ``keep``, else those with measured points (sorted), else all; so published points for
     a quantity nobody measured do not add empty panels. ``axes_of(key value)`` gives the panel's title, its
     y-axis label and the factor that brings the values to that label's unit. Within a line, repeated depths
-    are averaged and the points are joined in depth order.
+    are averaged and the points are joined in depth order. Three panels a row, one legend beside them.
     """
     if keep is None:
         measured_keys = frame.loc[frame["source"] == "measured", key].unique()
@@ -229,7 +449,7 @@ def _depth_panels(frame: pd.DataFrame, key: str, keep: Sequence[str] | None, tit
     labelled = "label" in frame.columns
     measured_all = frame[frame["source"] == "measured"]
     colours = _colours(measured_all["label"].dropna() if labelled else ["measured"])
-    fig, axes = _grid(len(panels))
+    fig, axes = _grid(len(panels), columns=3)
     for ax, (what, group) in zip(axes, panels, strict=True):
         panel_title, ylabel, factor = axes_of(str(what))
         group = group.assign(value=pd.to_numeric(group["value"], errors="coerce") * factor)
@@ -237,14 +457,14 @@ def _depth_panels(frame: pd.DataFrame, key: str, keep: Sequence[str] | None, tit
         lines = measured.groupby("label", sort=True) if labelled else [("measured", measured)]
         for label, g in lines:
             g = g.groupby("depth", as_index=False)["value"].mean().sort_values("depth")
-            ax.plot(g["depth"], g["value"], marker="o", label=str(label), color=colours[str(label)])
+            ax.plot(g["depth"], g["value"], marker="o", markersize=4, label=str(label), color=colours[str(label)])
         pub = group[group["source"] == "published"].sort_values("depth")
         if not pub.empty:
             ax.plot(pub["depth"], pub["value"], color="black", label="published", **_PUBLISHED_STYLE)
         _auto_log(ax, group["value"])
         ax.set(title=panel_title, xlabel=DEPTH_LABEL, ylabel=ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+    _shared_legend(fig, axes)
     fig.suptitle(title)
     _add_caption(fig, _caption(frame, caption))
     return _save(fig, out_dir, name, dpi)
@@ -257,6 +477,7 @@ def _ordered(keys: Iterable[Any]) -> list[Any]:
     return [k for k in known if k in keys] + sorted(k for k in keys if k not in known)
 
 
+@_print_style
 def depth_curves(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, metrics: Sequence[str] | None = None,
                  name: str = "fig5_depth", dpi: int = 150, *, caption: str | None = None) -> list[Path]:
     """BReG-NeXt Fig. 5: a metric against depth, one panel per metric.
@@ -275,6 +496,7 @@ def depth_curves(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, metri
                          axes_of=_metric_axes, caption=caption)
 
 
+@_print_style
 def complexity_curves(data: pd.DataFrame | Iterable[dict], out_dir: str | Path,
                       quantities: Sequence[str] | None = None, name: str = "complexity_depth",
                       dpi: int = 150, *, caption: str | None = None) -> list[Path]:
@@ -318,6 +540,7 @@ def published_complexity_points() -> pd.DataFrame:
 
 # --- kernels and gradients ---------------------------------------------------------------------------
 
+@_print_style
 def kernel_bandwidth(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: str = "kernel_bandwidth",
                      dpi: int = 150, xlabel: str = "size (elements)", *, caption: str | None = None) -> list[Path]:
     """Achieved memory bandwidth against tensor size, one line per implementation.
@@ -329,22 +552,23 @@ def kernel_bandwidth(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, n
     frame = _frame(data, ("size", "impl", "gbps"), "kernel_bandwidth")
     panels = _panels(frame, "panel")
     colours = _colours(frame["impl"])
-    fig, axes = _grid(len(panels))
+    fig, axes = _grid(len(panels), columns=3)
     for ax, (title, group) in zip(axes, panels, strict=True):
         for impl, g in group.groupby("impl", sort=True):
             g = g.groupby("size", as_index=False)["gbps"].median().sort_values("size")
             style = ({"color": "black", "linestyle": "--"} if impl == "copy"
-                     else {"marker": "o", "color": colours[str(impl)]})
+                     else {"marker": "o", "markersize": 4, "color": colours[str(impl)]})
             ax.plot(g["size"], g["gbps"], label=str(impl), **style)
         ax.set_xscale("log")
         ax.set(title=title or "Bypass kernel bandwidth", xlabel=xlabel, ylabel="GB/s")
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+    _shared_legend(fig, axes)
     _add_caption(fig, _caption(frame, caption))
     return _save(fig, out_dir, name, dpi)
 
 
+@_print_style
 def gradient_norms(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: str = "gradient_norms",
                    dpi: int = 150, ylabel: str = "|dL/dx| first unit / last unit", *,
                    panels: Sequence[str] | None = None, caption: str | None = None) -> list[Path]:
@@ -363,17 +587,18 @@ def gradient_norms(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, nam
     if not groups:
         raise ValueError(f"gradient_norms: no rows in panels {list(panels or [])}")
     colours = _colours(frame["bypass"])
-    fig, axes = _grid(len(groups))
+    fig, axes = _grid(len(groups), columns=3)
     for ax, (title, group) in zip(axes, groups, strict=True):
         for bypass, g in group.groupby("bypass", sort=True):
             g = g.assign(log=np.log10(g["ratio"].astype(float))).groupby("depth", as_index=False)["log"].mean()
             g = g.sort_values("depth")
-            ax.plot(g["depth"], 10.0 ** g["log"], marker="o", label=str(bypass), color=colours[str(bypass)])
+            ax.plot(g["depth"], 10.0 ** g["log"], marker="o", markersize=4, label=str(bypass),
+                    color=colours[str(bypass)])
         ax.axhline(1.0, color="0.6", linewidth=0.8)
         ax.set_yscale("log")
         ax.set(title=title or "Gradient flow against depth", xlabel=DEPTH_LABEL, ylabel=ylabel)
         ax.grid(alpha=0.3, which="both")
-        ax.legend(fontsize=7)
+    _shared_legend(fig, axes)
     _add_caption(fig, _caption(frame, caption))
     return _save(fig, out_dir, name, dpi)
 
@@ -382,131 +607,180 @@ def gradient_norms(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, nam
 
 CONFUSION_NOTE = "rows: true class; columns: predicted class; each row in percent of its class's samples"
 DIMENSIONS = ("valence", "arousal")
-LOSSES = ("train_loss", "val_loss")  # drawn on the left axis; any other quantity on the right one
+HISTOGRAM_ROWS = 4  # runs on one page of error histograms, a row of one panel per dimension each
+LOSS_ROWS = 3  # rows of training curves on one page
+LOSSES = ("train_loss", "val_loss")  # drawn on the loss panel; any other quantity on the validation panel
 QUANTITY_NAMES = {"train_loss": "training loss", "val_loss": "validation loss",
                   "val_accuracy": "validation accuracy (%)", "val_rmse_total": "validation RMSE (total)"}
-NO_VALIDATION_LOSS = ("bench.train stores no validation loss: solid lines, training loss (left axis); dashed, "
-                      "the validation metric it selects on (right axis)")
+NO_VALIDATION_LOSS = ("bench.train stores no validation loss: the right-hand panels show the validation metric "
+                      "it picks its best epoch on")
 
 
+def _suptitle(fig: Any, figure: str, what: str) -> None:
+    """The figure's question: whose runs (``figure``) and what it shows of them."""
+    fig.suptitle(_wrap(f"{figure}: {what}" if figure else what[:1].upper() + what[1:], fig.get_figwidth(), 9),
+                 fontweight="bold")
+
+
+@_print_style
 def confusion_matrices(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: str = "fig6_confusion",
                        dpi: int = 150, *, panels: Sequence[str] | None = None, columns: int = 3,
                        caption: str | None = None) -> list[Path]:
-    """Row-normalised confusion matrices, one panel per model and data set, as BReG-NeXt Fig. 6 and DACL
-    Fig. 4: each cell is the percentage of a true class's samples predicted as a class (annotated), so a
-    rare class (FER2013's disgust) reads as plainly as a common one.
+    """Row-normalised confusion matrices, one panel per run, as BReG-NeXt Fig. 6 and DACL Fig. 4: each cell
+    is the percentage of a true class's samples predicted as a class (annotated), so a rare class
+    (FER2013's disgust) reads as plainly as a common one.
 
-    Columns: ``true``, ``predicted`` (class names), ``percent``; optional ``panel`` (sorted, or in the order
-    ``panels`` gives; wrapped ``columns`` to a row) and ``count`` (the panel's title gives their total).
-    Classes keep the order in which they first appear as ``true`` (`figure_data.confusion_cells` gives the
-    class-index order); a class with no samples has an empty row.
+    Columns: ``true``, ``predicted`` (class names), ``percent``; optional ``figure`` (one figure each, e.g. a
+    paper's runs on one data set), ``panel`` (sorted, or in the order ``panels`` gives; at most `MAX_PANELS`
+    a page, at most ``columns`` a row) and ``count`` (the panel's title gives their total). Classes keep the
+    order in which they first appear as ``true`` (`figure_data.confusion_cells` gives the class-index
+    order); a class with no samples has an empty row. Class names are written once a row and a column.
     """
+    frame = _frame(data, ("true", "predicted", "percent"), "confusion_matrices")
+    written = []
+    for stem, title, page in _pages(frame, name, MAX_PANELS, panels, "confusion_matrices"):
+        fig = _confusion_page(page, title, columns)
+        notes = "; ".join(filter(None, [CONFUSION_NOTE, caption]))
+        _add_caption(fig, _caption(pd.concat([g for _, g in page]), notes))
+        written += _save(fig, out_dir, stem, dpi)
+    return written
+
+
+def _confusion_page(page: list[tuple[str, pd.DataFrame]], title: str, columns: int) -> Any:
     import numpy as np
 
-    frame = _frame(data, ("true", "predicted", "percent"), "confusion_matrices")
-    groups = _panels(frame, "panel", panels)
-    if not groups:
-        raise ValueError(f"confusion_matrices: no rows in panels {list(panels or [])}")
-    fig, axes = _grid(len(groups), width=4.4, height=4.0, columns=columns)
+    n = len(page)
+    columns = _columns(n, columns)
+    width = PAGE_WIDTH if columns > 1 else PAGE_WIDTH / 2
+    panel = width / columns
+    rows = -(-n // columns)  # a square matrix a panel, then its title; class names and the suptitle once
+    fig, axes = _grid(n, columns=columns, height=0.85 * panel + 0.35 + 1.0 / rows, width=width)
+    classes = [list(dict.fromkeys([*g["true"].astype(str), *g["predicted"].astype(str)])) for _, g in page]
+    shared = all(c == classes[0] for c in classes)
     image = None
-    for ax, (title, group) in zip(axes, groups, strict=True):
-        names = list(dict.fromkeys([*group["true"].astype(str), *group["predicted"].astype(str)]))
+    for k, (ax, (panel_title, group), names) in enumerate(zip(axes, page, classes, strict=True)):
         cells = group.assign(true=group["true"].astype(str), predicted=group["predicted"].astype(str))
         matrix = (cells.groupby(["true", "predicted"])["percent"].mean().unstack()
                   .reindex(index=names, columns=names).to_numpy(dtype=float))
         image = ax.imshow(np.ma.masked_invalid(matrix), cmap="Blues", vmin=0, vmax=100)
-        size = max(4.5, 9 - len(names) / 2)
+        digits = 1 if panel / len(names) >= 0.36 else 0  # whole percent where a cell is too narrow for more
         for (i, j), value in np.ndenumerate(matrix):
-            text = "–" if np.isnan(value) else f"{value:.1f}" if len(names) <= 8 else f"{value:.0f}"
-            ax.text(j, i, text, ha="center", va="center", fontsize=size,
+            text = "–" if np.isnan(value) else f"{value:.{digits}f}"
+            ax.text(j, i, text, ha="center", va="center", fontsize=MIN_FONT_PT,
                     color="white" if value > 60 else "black")
         ticks = range(len(names))
-        ax.set_xticks(ticks, names, rotation=45, ha="right", fontsize=8)
-        ax.set_yticks(ticks, names, fontsize=8)
-        total = f" (n={int(group['count'].sum())})" if "count" in group.columns else ""
-        ax.set(title=textwrap.fill((title or "Confusion matrix") + total, 48), xlabel="predicted", ylabel="true")
-        ax.title.set_fontsize(9)
-    fig.colorbar(image, ax=axes, label="% of the true class", shrink=0.8)
-    _add_caption(fig, _caption(frame, "; ".join(filter(None, [CONFUSION_NOTE, caption]))))
-    return _save(fig, out_dir, name, dpi)
+        left, bottom = k % columns == 0 or not shared, k + columns >= n or not shared
+        ax.set_xticks(ticks, names if bottom else [], rotation=90)
+        ax.set_yticks(ticks, names if left else [])
+        ax.set(xlabel="predicted" if bottom else "", ylabel="true" if left else "")
+        total = f", n={int(group['count'].sum())}" if "count" in group.columns else ""
+        ax.set_title(_wrap_label((panel_title or "Confusion matrix") + total, panel - 0.6, 8))
+    fig.colorbar(image, ax=axes, label="% of the true class", shrink=0.7, aspect=30)
+    _suptitle(fig, title, "confusion matrices, % of each true class")
+    return fig
 
 
+@_print_style
 def error_histograms(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: str = "fig9_error_hist",
                      dpi: int = 150, *, panels: Sequence[str] | None = None, caption: str | None = None
                      ) -> list[Path]:
-    """Histograms of prediction - truth per dimension, as BReG-NeXt Fig. 9: a row of panels per model and
-    data set, a column per dimension (valence, then arousal); errors near zero are good predictions.
+    """Histograms of prediction - truth per dimension, as BReG-NeXt Fig. 9: a row per run (``panel``), a
+    column per dimension (valence, then arousal); errors near zero are good predictions.
 
     Columns: ``dimension``, ``left`` and ``right`` (the bin's edges, in the labels' units: valence and
-    arousal lie in [-1, 1], so errors in [-2, 2]), ``count``; optional ``panel``. Counts are drawn as stored.
+    arousal lie in [-1, 1], so errors in [-2, 2]), ``count``; optional ``figure`` (one figure each) and
+    ``panel`` (at most `HISTOGRAM_ROWS` a page). Counts are drawn as stored.
     """
     frame = _frame(data, ("dimension", "left", "right", "count"), "error_histograms")
-    groups = _panels(frame, "panel", panels)
-    if not groups:
-        raise ValueError(f"error_histograms: no rows in panels {list(panels or [])}")
     present = set(frame["dimension"].astype(str))
     dims = [d for d in DIMENSIONS if d in present] + sorted(present - set(DIMENSIONS))
-    fig, axes = _grid(len(groups) * len(dims), width=4.2, height=3.0, columns=len(dims))
-    for k, (title, group) in enumerate(groups):
-        for ax, (colour, dim) in zip(axes[k * len(dims):], enumerate(dims), strict=False):
-            bins = group[group["dimension"].astype(str) == dim].sort_values("left")
-            ax.bar(bins["left"], bins["count"], width=bins["right"] - bins["left"], align="edge",
-                   color=f"C{colour}", edgecolor="white", linewidth=0.3)
-            ax.axvline(0, color="0.3", linewidth=0.8, linestyle=":")
-            ax.set(title=f"{title}: {dim}" if title else f"{dim} error",
-                   xlabel=f"{dim} error: predicted − true (label units, [−1, 1] scale)", ylabel="samples (count)")
-            ax.title.set_fontsize(9)
-            ax.grid(alpha=0.3, axis="y")
-    _add_caption(fig, _caption(frame, caption))
-    return _save(fig, out_dir, name, dpi)
+    written = []
+    for stem, title, page in _pages(frame, name, HISTOGRAM_ROWS, panels, "error_histograms"):
+        fig, axes = _grid(len(page) * len(dims), columns=len(dims), height=1.6, sharex=True)
+        for k, (run, group) in enumerate(page):
+            for column, (ax, dim) in enumerate(zip(axes[k * len(dims):], dims, strict=False)):
+                bins = group[group["dimension"].astype(str) == dim].sort_values("left")
+                ax.bar(bins["left"], bins["count"], width=bins["right"] - bins["left"], align="edge",
+                       color=f"C{column}", edgecolor="white", linewidth=0.3)
+                ax.axvline(0, color="0.3", linewidth=0.8, linestyle=":")
+                ax.set_title(_wrap(f"{run}: {dim}" if run else f"{dim} error", PAGE_WIDTH / len(dims) - 0.3))
+                ax.set(ylabel="samples" if column == 0 else "",
+                       xlabel=f"{dim} error: predicted − true" if k == len(page) - 1 else "")
+                ax.grid(alpha=0.3, axis="y")
+        _suptitle(fig, title, "error histograms (label units: valence and arousal in [−1, 1])")
+        _add_caption(fig, _caption(pd.concat([g for _, g in page]), caption))
+        written += _save(fig, out_dir, stem, dpi)
+    return written
 
 
-def loss_curves(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: str = "bregnet_fig6_loss",
+@_print_style
+def loss_curves(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: str = "loss_curves",
                 dpi: int = 150, *, panels: Sequence[str] | None = None, caption: str | None = None) -> list[Path]:
-    """Loss against epoch, one line per run, as BReG-Net Fig. 6 (training and validation loss of ResNet-110
-    beside BReG-Net): a steeper, lower curve is the faster-learning network.
+    """Loss and validation metric against epoch, one line per run, as BReG-Net Fig. 6 (training and
+    validation loss of ResNet-110 beside BReG-Net): a steeper, lower curve is the faster-learning network.
 
-    Columns: ``epoch``, ``quantity`` (``train_loss`` and ``val_loss`` on the left axis; anything else, e.g.
-    ``val_accuracy`` in percent or ``val_rmse_total``, dashed on a right-hand axis), ``value``; optional
-    ``label`` (one colour per run, the same in every panel), ``panel`` (e.g. data set and task) and ``loss``
-    (the loss's name, put in the axis label). Without ``val_loss`` rows the caption says what stands in.
+    Columns: ``epoch``, ``quantity`` (``train_loss`` solid and ``val_loss`` dashed on the loss panel;
+    anything else, e.g. ``val_accuracy`` in percent or ``val_rmse_total``, on a validation panel beside it),
+    ``value``; optional ``label`` (one colour per run, the same in every row of a figure), ``figure`` (one
+    figure each), ``panel`` (a row each, e.g. a data set; at most `LOSS_ROWS` a page, and one with more than
+    `MAX_SERIES` labels is split over rows) and ``loss`` (the loss's name, put in the axis label). Repeated
+    (label, epoch) points are averaged. Without ``val_loss`` rows the caption says what stands in.
     """
-    from matplotlib.ticker import MaxNLocator
-
     frame = _frame(data, ("epoch", "quantity", "value"), "loss_curves")
     if "label" not in frame.columns:
         frame["label"] = "run"
-    groups = _panels(frame, "panel", panels)
-    if not groups:
-        raise ValueError(f"loss_curves: no rows in panels {list(panels or [])}")
-    colours = _colours(frame["label"])
-    fig, axes = _grid(len(groups), width=5.0, height=3.6)
-    for ax, (title, group) in zip(axes, groups, strict=True):
-        twin = None
-        for (label, quantity), g in group.groupby([group["label"].astype(str), "quantity"], sort=True):
+    written = []
+    for stem, title, page in _pages(frame, name, LOSS_ROWS, panels, "loss_curves", series="label"):
+        rows = pd.concat([g for _, g in page])
+        fig = _loss_page(page, title, _colours(rows["label"]) if rows["label"].nunique() <= 10 else None)
+        note = None if (rows["quantity"] == "val_loss").any() else NO_VALIDATION_LOSS
+        _add_caption(fig, _caption(rows, "; ".join(filter(None, [note, caption]))))
+        written += _save(fig, out_dir, stem, dpi)
+    return written
+
+
+def _loss_page(page: list[tuple[str, pd.DataFrame]], title: str, colours: dict[str, str] | None) -> Any:
+    """A row per panel: the losses, the validation metrics, and the row's legend in a column of its own.
+    A run keeps its colour in every row, or with None (more runs than colours) within its row."""
+    from matplotlib.ticker import MaxNLocator
+
+    key_width = 1.6  # inches: the legend column, the same in every row so that the panels line up
+    labels = [{label: _wrap_label(label, key_width - 0.45) for label in sorted(set(group["label"].astype(str)),
+                                                                               key=_natural)}
+              for _, group in page]
+    heights = [max(1.9, 0.5 + 0.14 * sum(t.count("\n") + 1.3 for t in wrapped.values())) for wrapped in labels]
+    fig = _figure_api()(figsize=(PAGE_WIDTH, sum(heights) + 0.4), layout="constrained")
+    subs = fig.subfigures(len(page), 1, squeeze=False, height_ratios=heights).flat
+    for sub, (panel_title, group), wrapped in zip(subs, page, labels, strict=True):
+        ax_loss, ax_val, ax_key = sub.subplots(1, 3, width_ratios=[2.7, 2.7, key_width])
+        group = group.assign(label=group["label"].astype(str), quantity=group["quantity"].astype(str))
+        colour = colours or _colours(group["label"])
+        for (label, quantity), g in group.groupby(["label", "quantity"], sort=True):
             g = g.groupby("epoch", as_index=False)["value"].mean().sort_values("epoch")
-            if quantity not in LOSSES and twin is None:
-                twin = ax.twinx()
-            target = ax if quantity in LOSSES else twin
-            target.plot(g["epoch"], g["value"], color=colours[label], label=f"{label}: {_quantity_name(quantity)}",
-                        linestyle="-" if quantity == "train_loss" else "--",
-                        marker="o" if quantity in LOSSES else "s", markersize=3)
+            ax = ax_loss if quantity in LOSSES else ax_val
+            ax.plot(g["epoch"], g["value"], color=colour[label], label=wrapped[label], marker="o", markersize=3,
+                    linestyle="--" if quantity == "val_loss" else "-")
         losses = sorted({str(v) for v in group["loss"].dropna()}) if "loss" in group.columns else []
         shown = [q for q in LOSSES if q in set(group["quantity"])]
-        ylabel = "training loss" if shown == ["train_loss"] else "loss"
-        ax.set(title=title or "Training", xlabel="epoch", ylabel=ylabel + (f" ({', '.join(losses)})" if losses else ""))
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.grid(alpha=0.3)
-        handles, labels = ax.get_legend_handles_labels()
-        if twin is not None:
-            right = sorted({str(q) for q in group["quantity"]} - set(LOSSES))
-            twin.set_ylabel(" / ".join(_quantity_name(q) for q in right))
-            more = twin.get_legend_handles_labels()
-            handles, labels = handles + more[0], labels + more[1]
-        ax.legend(handles, labels, fontsize=7)
-    note = None if (frame["quantity"] == "val_loss").any() else NO_VALIDATION_LOSS
-    _add_caption(fig, _caption(frame, "; ".join(filter(None, [note, caption]))))
-    return _save(fig, out_dir, name, dpi)
+        ylabel = {("train_loss",): "training loss", ("val_loss",): "validation loss"}.get(
+            tuple(shown), "loss (solid: training, dashed: validation)")
+        ax_loss.set_ylabel(_wrap(ylabel + (f" ({', '.join(losses)})" if losses else ""), 1.6))
+        metrics = sorted(set(group["quantity"]) - set(LOSSES))
+        ax_val.set_ylabel(_wrap(" / ".join(_quantity_name(q) for q in metrics), 1.6))
+        for ax in (ax_loss, ax_val):
+            ax.set_xlabel("epoch")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+        if not metrics:
+            ax_val.set_axis_off()
+        ax_key.set_axis_off()
+        entries = {}
+        for ax in (ax_loss, ax_val):
+            entries.update(zip(*reversed(ax.get_legend_handles_labels()), strict=True))
+        ax_key.legend(list(entries.values()), list(entries), loc="upper left", borderaxespad=0, frameon=False)
+        sub.suptitle(panel_title or "Training")
+    _suptitle(fig, title, "training curves")
+    return fig
 
 
 def _quantity_name(quantity: str) -> str:

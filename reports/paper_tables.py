@@ -8,8 +8,9 @@ note naming the command that fills it. BReG-NeXt Tables 3-7 (`bregnext_tables`) 
 
 from __future__ import annotations
 
+import functools
 import json
-import re
+import math
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from functools import cached_property
 import pandas as pd
 
 from . import published
-from .render import render
+from .render import GROUP_SEP, render
+from .row_names import is_network, network_title, row_title
 
 MEASURED = "measured"
 NOT_RUN = "published only (not run yet)"
@@ -29,42 +31,52 @@ EMPTY = "-"
 # evaluated, as the papers' code picks its best epoch on the set it reports (README: Model selection)
 CHECKPOINT_LABELS = {"best_val": "test-set maximum (epoch picked on the evaluated split)"}
 # Digits shown per published unit (Markdown/LaTeX; CSV and JSON keep full precision).
-DECIMALS = {"%": 2, "ratio": 4, "va": 4, "images": 0}
+DECIMALS = {"%": 2, "ratio": 4, "va": 4, "images": 0, "s": 2}
 DATABASES = {"affectnet": "AffectNet", "fer2013": "FER2013", "affwild": "Aff-Wild", "afewva": "AFEW-VA",
              "rafdb": "RAF-DB", "synth": "synth", "affectnet7": "AffectNet (7 classes)",
              "affectnet8": "AffectNet (8 classes)"}
-_NETWORK = re.compile(r"(resnet|bregnet|bregnext)(\d+)")
-_FAMILY_TITLES = {"resnet": "ResNet", "bregnet": "BReG-Net", "bregnext": "BReG-NeXt"}
-
-VALUE_NOTE = ("Measured: this harness's evaluation rows (`evaluate`), the mean ± sd over seeds where a line "
-              "has several; published: the paper's value as printed; difference = measured - published, in the "
-              "published unit (accuracy in %: the measured fraction x 100).")
+VALUE_NOTE = ("Each cell reads measured (published): measured is this harness's evaluation rows (`evaluate`), the "
+              "mean ± sd over seeds where a line has several, at the digits the paper prints; published is the "
+              "paper's value as printed, alone in parentheses where nothing is measured; accuracy in % (the "
+              "measured fraction × 100).")
 SPLIT_NOTE = ("Only lines of split 'val' are compared with the published values, which are on the validation "
               "sets (AffectNet and Aff-Wild have no public test split; FER2013's val is PublicTest); lines of other "
               "splits, or of data the paper did not use (synth), show '-' as published.")
 
 
 def database(config: dict) -> str:
-    """The data set a run used, by its `--data` spec: 'affectnet:/d/x' -> 'affectnet'."""
-    return str(config.get("data") or "synth").partition(":")[0]
+    """The data set a run used, by its `--data` spec: 'affectnet:/d/x' -> 'affectnet'; a synth stand-in of a
+    smoke reproduction (config "stands_for") counts as the set it stands for."""
+    name = str(config.get("data") or "synth").partition(":")[0]
+    return str(config["stands_for"]) if name == "synth" and config.get("stands_for") else name
 
 
-def network_title(name: str) -> str:
-    """'bregnext50' -> 'BReG-NeXt-50'; any other name as it is."""
-    m = _NETWORK.fullmatch(name)
-    return f"{_FAMILY_TITLES[m.group(1)]}-{m.group(2)}" if m else name
-
-
-def is_network(name: str) -> bool:
-    """Whether a published row is one of this harness's networks (it can be run here)."""
-    return _NETWORK.fullmatch(name) is not None
+def stand_in(config: dict) -> bool:
+    """A run on synth data standing in for a real set: in that set's table, never compared with its numbers."""
+    return str(config.get("data") or "synth").partition(":")[0] == "synth" and bool(config.get("stands_for"))
 
 
 def to_unit(value: float | None, unit: str) -> float | None:
-    """A measured value in a published unit: fractions become percent."""
+    """A measured value in a published unit: fractions become percent, parameter counts millions."""
     if value is None:
         return None
-    return 100.0 * value if unit == "%" else float(value)
+    return 100.0 * value if unit == "%" else value / 1e6 if unit == "M" else float(value)
+
+
+@functools.cache
+def network_params(model: str, task: str) -> int | None:
+    """Trainable parameters of a network as this harness builds it (on the meta device: no memory, no init);
+    None for a name the zoo does not know."""
+    import torch
+
+    from breg_models import create_model
+
+    try:
+        with torch.device("meta"):
+            net = create_model(model, task=task, num_classes=8 if task == "categorical" else None)
+    except (ValueError, KeyError, ImportError):
+        return None
+    return sum(p.numel() for p in net.parameters() if p.requires_grad)
 
 
 def _number(value: object) -> bool:
@@ -119,6 +131,7 @@ class Run:
         """What sets this run apart: budget, epochs, checkpoint, loss, bypass, seeds."""
         c = self.config
         parts = [f"budget {c['budget']}" if c.get("budget") is not None else None,
+                 f"synth stand-in for {DATABASES.get(c['stands_for'], c['stands_for'])}" if stand_in(c) else
                  f"synth as {c['synth_balance']}" if c.get("synth_balance") not in (None, "uniform") else None,
                  f"{c['epochs']} epoch{'' if c['epochs'] == 1 else 's'}" if c.get("epochs") is not None else None,
                  CHECKPOINT_LABELS.get(c["checkpoint"], str(c["checkpoint"])) if c.get("checkpoint") is not None
@@ -160,14 +173,19 @@ class Metric:
     key: str
     suffix: str
     unit: str
+    shared: bool = False  # the published column has no data-set prefix (CAF's Params)
 
 
 class Line:
-    """One line of a table, held twice: numbers for CSV/JSON and text for Markdown/LaTeX."""
+    """One line of a table, held twice: numbers for CSV/JSON (every column: measured, published, difference,
+    source, run) and compact text for Markdown/LaTeX (one "measured (published)" cell per metric, the run and the
+    differences in notes)."""
 
     def __init__(self) -> None:
         self.values: dict[str, object] = {}
         self.texts: dict[str, str] = {}
+        self.diffs: list[str] = []  # "label +1.23" of each compared cell, for the differences note
+        self.doubts: list[str] = []  # why a published cell on this line is doubtful
 
     def put(self, column: str, value: object, text: str | None = None) -> None:
         self.values[column] = value
@@ -175,18 +193,47 @@ class Line:
 
     def compare(self, label: str, measured: float | None, cell: pd.Series | None, unit: str,
                 sd: float | None = None) -> None:
-        """``label``, ``label (pub.)`` and ``label (diff.)``: measured (already in the published unit; the mean
-        +- sd over seeds where ``sd`` is given), the published value as printed, and measured - published."""
+        """``label`` (a "GROUP|NAME" label prints under a spanning GROUP): measured (already in the published unit;
+        the mean ± sd over seeds where ``sd`` is given) and the published value, at the digits the paper prints.
+        CSV/JSON get ``label``, ``label (pub.)``, ``label (diff.)`` (measured - published) and ``label (sd)``."""
         unit = cell["unit"] if cell is not None else unit
-        digits = DECIMALS.get(unit, 4)
-        spread = "" if sd is None else f" ± {sd:,.{digits}f}"
-        self.put(label, measured, None if measured is None else f"{measured:,.{digits}f}{spread}")
-        if sd is not None:
-            self.values[f"{label} (sd)"] = sd
+        digits = _digits(cell, unit)
+        name = label.replace(GROUP_SEP, " ")
         pub = None if cell is None else float(cell["value"])
-        self.put(f"{label} (pub.)", pub, None if cell is None else str(cell["printed"]))
         diff = None if measured is None or pub is None else measured - pub
-        self.put(f"{label} (diff.)", diff, None if diff is None else f"{diff:+,.{digits}f}")
+        self.values[name] = measured
+        if sd is not None:
+            self.values[f"{name} (sd)"] = sd
+        self.values[f"{name} (pub.)"] = pub
+        self.values[f"{name} (diff.)"] = diff
+        why = None if cell is None or "paper" not in cell else published.doubt(cell["paper"], cell["table"],
+                                                                             cell["row"], cell["column"])
+        shown = None if cell is None else str(cell["printed"]) + ("*" if why else "")
+        if why and why not in self.doubts:
+            self.doubts.append(why)
+        text = EMPTY if measured is None else f"{measured:,.{digits}f}" + ("" if sd is None else f" ± {sd:,.{digits}f}")
+        self.texts[label] = text if shown is None else (f"({shown})" if measured is None else f"{text} ({shown})")
+        if diff is not None:
+            self.diffs.append(f"{name} {diff:+,.{digits}f}")
+
+
+def _digits(cell: pd.Series | None, unit: str) -> int:
+    """The decimals a value is shown with: those the paper printed for the cell, else the unit's default."""
+    if unit == "M":
+        return 1
+    if cell is not None:
+        try:
+            step = published.resolution(str(cell["printed"]))
+            if step < 1:
+                return min(4, round(-math.log10(step)))
+            return 0
+        except ValueError:
+            pass
+    return DECIMALS.get(unit, 4)
+
+
+# Columns of a line that Markdown/LaTeX show as notes or marks instead (CSV/JSON keep them).
+SOURCE, RUN, SPLIT, DATA = "Source", "Run", "Split", "Data"
 
 
 def frame_of(lines: list[Line], fmt: str) -> pd.DataFrame:
@@ -196,8 +243,48 @@ def frame_of(lines: list[Line], fmt: str) -> pd.DataFrame:
     return pd.DataFrame([line.texts for line in lines]).fillna(EMPTY)
 
 
+def compact(lines: list[Line], notes: list[str]) -> tuple[pd.DataFrame, list[str]]:
+    """The Markdown/LaTeX form of a table: the first column (the line's name) carries a letter for its run, whose
+    settings (and split, where not 'val') go in a note, and † where the method is not runnable here; the Source,
+    Run and Split columns go; the differences and doubtful published cells are listed in notes."""
+    marks: dict[str, str] = {}
+    shown, diffs, doubts = [], [], []
+    for line in lines:
+        texts = dict(line.texts)
+        name_col = next(c for c in texts if c not in (DATA, SPLIT, RUN, SOURCE))
+        run = [t for t in (texts.pop(RUN, EMPTY), _split_text(texts.pop(SPLIT, EMPTY))) if t and t != EMPTY]
+        source = texts.pop(SOURCE, None)
+        name = texts[name_col]
+        if run:
+            mark = marks.setdefault("; ".join(run), chr(97 + len(marks) % 26) * (len(marks) // 26 + 1))  # a-z, aa-zz
+            name += f" ({mark})"
+        if source == NOT_RUNNABLE:
+            name += " †"
+        texts[name_col] = name
+        shown.append(texts)
+        if line.diffs:
+            where = "".join(f", {texts[c]}" for c in (DATA, "Class", "Metric") if c in texts and c != name_col)
+            diffs.append(f"{name}{where}: {', '.join(line.diffs)}")
+        doubts += [d for d in line.doubts if d not in doubts]
+    out = list(notes)
+    out += [f"({mark}) {run}" for run, mark in marks.items()]
+    if diffs:
+        out.append("Measured - published, in the published unit: " + "; ".join(diffs) + ".")
+    out += [f"* Doubtful published value: {why} (reports/published/NOTES.md)." for why in doubts]
+    return pd.DataFrame(shown).fillna(EMPTY), out
+
+
+def _split_text(split: str) -> str:
+    return EMPTY if split in (EMPTY, "val") else f"split {split} (not compared)"
+
+
 def render_lines(lines: list[Line], fmt: str, caption: str, notes: list[str]) -> str:
-    return render(frame_of(lines, fmt), fmt, caption=caption, notes=notes)
+    """The table in ``fmt``: every column for CSV/JSON, the compact form (`compact`) in Markdown/LaTeX with a
+    headed block per data set."""
+    if fmt in ("csv", "json"):
+        return render(frame_of(lines, fmt), fmt, caption=caption, notes=notes)
+    frame, notes = compact(lines, notes)
+    return render(frame, fmt, caption=caption, notes=notes, sections=DATA if DATA in frame.columns else None)
 
 
 def provenance(rows: list[dict], command: str = "evaluate") -> str:
@@ -247,6 +334,7 @@ class Comparison:
     name_column: str = "Network"
     not_runnable: str = "methods the paper compares with that this harness does not implement."
     aliases: dict[str, str] = field(default_factory=dict)  # a run's data set as this table reads it
+    parts_as: str = "columns"  # "lines": one line per part with a Metric column, as BReG-Net Tables III-IV
 
     def _db(self, run: Run) -> str:
         return self.aliases.get(run.database, run.database)
@@ -254,26 +342,37 @@ class Comparison:
     def _cell(self, row: str | None, db: str, metric: Metric) -> pd.Series | None:
         if row is None:
             return None
-        return published.lookup(self.paper, self.table, row, f"{db}_{metric.suffix}")
+        cell = published.lookup(self.paper, self.table, row, metric.suffix if metric.shared else
+                                f"{db}_{metric.suffix}")
+        if cell is not None and cell["unit"] == "parameters":  # compared in millions, as printed
+            cell = cell.copy()
+            cell["value"], cell["unit"] = cell["value"] / 1e6, "M"
+        return cell
 
     def _lines(self, head: dict[str, str], source: str, row: str | None, db: str, run: Run | None) -> list[Line]:
-        """One line per part that has a published or a measured value; ``row`` is the published row compared."""
+        """The line(s) of one run or published row: its parts as column groups (one line), or one line per part
+        (``parts_as`` "lines"), each kept where it has a published or a measured value; ``row`` is the published
+        row compared."""
+        groups = [[(part, m) for part, ms in self.parts for m in ms]] if self.parts_as == "columns" else [
+            [(part, m) for m in ms] for part, ms in self.parts]
         out = []
-        for part, metrics in self.parts:
+        for group in groups:
             line = Line()
             for column, text in head.items():
                 line.put(column, text)
-            if part is not None:
-                line.put("Metric", part)
+            if self.parts_as == "lines" and group[0][0] is not None:
+                line.put("Metric", group[0][0])
             filled = False
-            for metric in metrics:
+            for part, metric in group:
                 cell = self._cell(row, db, metric)
                 unit = cell["unit"] if cell is not None else metric.unit
                 measured = None if run is None else to_unit(run.metrics.get(metric.key), unit)
                 sd = None if run is None else to_unit(run.spread(metric.key), unit)
                 filled |= cell is not None or measured is not None
-                line.compare(metric.label, measured, cell, metric.unit, sd)
-            line.put("Source", source)
+                label = f"{part}{GROUP_SEP}{metric.label}" if part is not None and self.parts_as == "columns" \
+                    else metric.label
+                line.compare(label, measured, cell, metric.unit, sd)
+            line.put(SOURCE, source)
             if filled:
                 out.append(line)
         return out
@@ -281,7 +380,7 @@ class Comparison:
     def _reference(self, run: Run) -> str | None:
         """The published row a run is compared with: only for split 'val' on one of the table's databases."""
         db = self._db(run)
-        if run.split != "val" or db not in self.databases:
+        if run.split != "val" or db not in self.databases or stand_in(run.config):
             return None
         ref = self.reference(run)
         return ref if (ref, db) in published_lines(self.paper, self.table, [db]) else None
@@ -310,7 +409,7 @@ class Comparison:
                 lines += [line for run in absorbed[(row, db)] for line in measured(run)]
                 continue
             runnable = self.runnable(row)
-            name = network_title(row) if runnable else row
+            name = row_title(self.paper, row)
             if runnable:
                 missing.append(f"{name} on {DATABASES.get(db, db)}")
             lines += self._lines(head(name, db, EMPTY, EMPTY), NOT_RUN if runnable else NOT_RUNNABLE, row, db, None)
@@ -321,5 +420,5 @@ class Comparison:
         if note:
             notes.append(note)
         if any(line.values["Source"] == NOT_RUNNABLE for line in lines):
-            notes.append(f"{NOT_RUNNABLE}: {self.not_runnable}")
+            notes.append(f"† {NOT_RUNNABLE}: {self.not_runnable}")
         return lines, notes

@@ -43,11 +43,17 @@ def table(paper: str, table_id: str | int) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+@cache
+def _cells(paper: str, table_id: str) -> dict[tuple[str, str], pd.Series]:
+    """A table's cells by (row, column), each knowing its paper (so a table can ask `doubt` about it)."""
+    return {(r["row"], r["column"]): pd.Series({**r, "paper": paper})
+            for r in table(paper, table_id).to_dict(orient="records")}
+
+
 def lookup(paper: str, table_id: str | int, row: str, column: str) -> pd.Series | None:
     """The published cell, or None when the paper prints nothing there."""
-    t = table(paper, table_id)
-    hit = t[(t["row"] == row) & (t["column"] == column)]
-    return None if hit.empty else hit.iloc[0]
+    cell = _cells(paper, str(table_id)).get((row, column))
+    return None if cell is None else cell.copy()
 
 
 def resolution(printed: str) -> float:
@@ -94,6 +100,25 @@ CAPTIONS: dict[tuple[str, str], str] = {
     ("caf", "3"): "CAF Table 3: Aff-Wild, RMSE, SAGR, PCC, CCC",
     ("caf", "4"): "CAF Table 4: ablation on AffectNet",
 }
+
+
+# Published cells to doubt (reports/published/NOTES.md says how each was read): (paper, table, row, column or None
+# for every cell of the row) -> why. A table that prints one marks it and says why in its notes.
+DOUBTS: dict[tuple[str, str, str, str | None], str] = {
+    **{("bregnext", "4", row, "fer2013_accuracy"): "BReG-NeXt Table 4's FER2013 cells are scrambled in the source "
+       "text; only BReG-NeXt-50's 71.53 is confirmed elsewhere, the others are read in the AffectNet row's order"
+       for row in ("resnet32", "resnet50", "bregnet32", "bregnet50", "bregnext32")},
+    **{("bregnext", "4", row, None): "printed apart from the rest of its cell in the source text: which data set it "
+       "belongs to is inferred" for row in ("hewitt_ref36", "kollias_ref49", "vielzeuf_ref21")},
+    ("bregnext", "6", "bregnext32", "affwild_rmse_total"): "printed 0.2950, while its own valence 0.2873 and "
+    "arousal 0.3119 give sqrt((v^2 + a^2) / 2) = 0.2999",
+}
+
+
+def doubt(paper: str, table_id: str | int, row: str, column: str) -> str | None:
+    """Why a published cell is doubtful (NOTES.md), or None."""
+    key = (paper, str(table_id), row)
+    return DOUBTS.get((*key, column)) or DOUBTS.get((*key, None))
 
 
 def table_ids(paper: str) -> list[str]:

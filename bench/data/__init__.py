@@ -5,6 +5,8 @@ in bounded memory, plus the batched augmentation and normalisation that run wher
 
 from __future__ import annotations
 
+from harness.data_spec import parse_spec
+
 from .augment import MEAN, AugmentConfig, augment, augment_and_normalise, normalise
 from .cache import CACHE_ENV, cache_root, cached_dataset
 from .data_path import choose_data_path, footprint
@@ -15,25 +17,11 @@ from .feed import BatchFeed
 from .index import Index
 from .synth import make_synth
 
-SOURCES = ("synth", "fer2013", "affectnet", "affectnet7", "rafdb", "affwild", "afewva")
 DIMENSIONAL_ONLY = ("affwild", "afewva")  # no class labels: train's --task should default to dimensional for these
 DEFAULT_NUM_CLASSES = {"synth": 8, "fer2013": 7, "affectnet": 8, "affectnet7": 7, "rafdb": 7}  # synth: or 7
 SPLITS = ("train", "val", "test")
 SYNTH_SPLIT_SEED = {"train": 0, "val": 1_000_003, "test": 2_000_003}  # disjoint streams per split
 SYNTH_SIZES = {"train": 512, "val": 256, "test": 256}  # small enough for a CPU epoch of bregnext50
-
-
-def parse_spec(spec: str) -> tuple[str, str | None]:
-    """'synth' -> ('synth', None); 'fer2013:/data/fer2013.csv' -> ('fer2013', '/data/fer2013.csv')."""
-    name, _, path = spec.partition(":")
-    if name not in SOURCES:
-        raise ValueError(f"unknown data set {spec!r}; use synth or "
-                         + ", ".join(f"{s}:PATH" for s in SOURCES if s != "synth"))
-    if name == "synth" and path:
-        raise ValueError(f"synth takes no path (got {spec!r}); set its size with the synth options")
-    if name != "synth" and not path:
-        raise ValueError(f"{name} needs a path: {name}:PATH")
-    return name, path or None
 
 
 def index_dataset(spec: str, split: str = "train", *, seed: int = 0, **options) -> Index:
@@ -97,8 +85,8 @@ def load_dataset(spec: str, split: str = "train", *, size: int = 64, seed: int =
 
 __all__ = [
     "AFFECTNET7_CLASSES", "AFFECTNET_CLASSES", "CACHE_ENV", "DEFAULT_NUM_CLASSES", "DIMENSIONAL_ONLY",
-    "FER2013_CLASSES", "MEAN", "RAFDB_CLASSES", "SOURCES", "AugmentConfig", "BatchFeed", "CacheCorruptError",
+    "FER2013_CLASSES", "MEAN", "RAFDB_CLASSES", "AugmentConfig", "BatchFeed", "CacheCorruptError",
     "CacheFullError", "DataError", "Dataset", "DiskImages", "Index", "augment", "augment_and_normalise",
     "cache_root", "cached_dataset", "choose_data_path", "footprint", "index_dataset", "load_dataset", "make_synth",
-    "normalise", "parse_spec",
+    "normalise",
 ]

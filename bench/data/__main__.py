@@ -13,8 +13,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cli import choice_list, examples, run_main
-from . import SOURCES, index_dataset, parse_spec
+from harness.cli import choice_list, examples
+from harness.data_spec import SOURCES, parse_spec
+
+from ..cli import run_main
+from . import index_dataset
 from .cache import CACHE_ENV, cache_root, cache_status, describe, open_cache
 
 SPLITS = ("train", "val", "test", "all")

@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..cli import UsageError
+from harness.cli import UsageError
+
 from .cache_build import (
     FORMAT_VERSION,
     KEPT_SKIP_MESSAGES,

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from bench.cli import UsageError
+from harness.cli import UsageError
 
 from .method import MethodContext
 from .plain import Plain

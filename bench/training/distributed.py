@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from bench.cli import UsageError
+from harness.cli import UsageError
 
 
 @dataclass

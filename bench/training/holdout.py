@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from bench.cli import UsageError
 from bench.data import Dataset
+from harness.cli import UsageError
 
 HOLDOUT_SEED = 7_919  # offset from the run's seed: the held-out draw is not the shuffle's or the weights'
 

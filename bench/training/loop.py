@@ -20,9 +20,9 @@ from torch import nn
 from tqdm import tqdm
 
 from bench.checkpoint import load_checkpoint, save_checkpoint
-from bench.cli import UsageError
 from bench.data import BatchFeed, Dataset, choose_data_path
-from bench.results import ResultsStore, make_row
+from harness.cli import UsageError
+from harness.results_store import ResultsStore, make_row
 
 from .distributed import Dist
 from .holdout import split_holdout

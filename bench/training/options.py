@@ -11,11 +11,12 @@ import argparse
 
 import torch
 
-from bench.cli import UsageError, examples, int_list
-from bench.data import DEFAULT_NUM_CLASSES, DIMENSIONAL_ONLY, SOURCES
+from bench.data import DEFAULT_NUM_CLASSES, DIMENSIONAL_ONLY
 from bench.data.data_path import DATA_PATHS
 from bench.data.synth import BALANCES
 from bench.data.transform import AUGMENTS, NORMALISATIONS
+from harness.cli import UsageError, examples, int_list
+from harness.data_spec import SOURCES
 from reports.render import FORMATS
 
 from .caf import CAF_ADVERSARIES, CAF_READINGS

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from bench.cli import UsageError
+from harness.cli import UsageError
 
 from .method import Method, MethodContext
 from .optim import make_optimizer, make_scheduler, param_groups

@@ -13,7 +13,7 @@ import fnmatch
 import math
 from dataclasses import dataclass, field
 
-from bench.cli import UsageError
+from harness.cli import UsageError
 from losses.caf import Setting  # a value and where it comes from: CAF's readings list theirs the same way
 
 NEXT = "BReG-NeXt Sec. 3.5"

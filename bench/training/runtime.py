@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from bench.cli import UsageError, check_device_here
+from harness.cli import UsageError, check_device_here
 
 AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 

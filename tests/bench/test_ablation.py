@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 
 from bench.ablation import PRESETS, cells, learned_bypass, main, parse_args
-from bench.results import ResultsStore
 from breg_models import create_model
+from harness.results_store import ResultsStore
 from reports.ablation import ablation_frame
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from bench.cli import UsageError
 from bench.data import CacheCorruptError, CacheFullError, DiskImages, cache_build, index_dataset, load_dataset
 from bench.data.images import decode
+from harness.cli import UsageError
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow writes the fixture JPEGs")
 

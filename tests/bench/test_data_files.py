@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from bench.data import DataError, load_dataset, parse_spec
+from bench.data import DataError, load_dataset
 
 Image = pytest.importorskip("PIL.Image", reason="Pillow reads the AffectNet / Aff-Wild fixtures")
 
@@ -151,9 +151,3 @@ def test_affwild_errors(affwild):
     (affwild / "annotations" / "valence" / "v2.txt").write_text("0.1\n7\n0.2\n0.3\n")
     with pytest.raises(DataError, match=r"v2.txt:2: 7.0 is outside"):
         load_dataset(f"affwild:{affwild}", "all")
-
-
-@pytest.mark.parametrize("spec", ["imagenet", "fer2013", "synth:/x", "affectnet:"])
-def test_bad_specs(spec):
-    with pytest.raises(ValueError):
-        parse_spec(spec)

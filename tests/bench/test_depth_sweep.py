@@ -5,7 +5,7 @@ import json
 import pytest
 
 from bench.depth_sweep import main
-from bench.results import ResultsStore
+from harness.results_store import ResultsStore
 from reports.depth import growth_fits
 
 TINY = ["--depths", "14,20", "--batch-size", "4", "--steps", "1", "--image-size", "16", "--flops-input-size", "16",

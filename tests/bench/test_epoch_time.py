@@ -8,7 +8,7 @@ import torch
 
 from bench import epoch_time
 from bench.cli import run_main
-from bench.results import ResultsStore
+from harness.results_store import ResultsStore
 from reports.epoch_time import epoch_time_frame
 
 TINY = ["--models", "bregnext26", "--epoch-size", "24", "--batch-size", "8", "--image-size", "32",

@@ -11,9 +11,10 @@ import torch
 from torch import nn
 
 from bench import evaluate, train
-from bench.cli import UsageError, run_main
+from bench.cli import run_main
 from bench.data import load_dataset
-from bench.results import ResultsStore
+from harness.cli import UsageError
+from harness.results_store import ResultsStore
 from metrics import CATEGORICAL_KEYS, DIMENSIONAL_KEYS
 
 TINY = ["--model", "bregnext14", "--image-size", "16", "--synth-train", "32", "--synth-val", "48",

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from bench.executor import add_executor_args, executor_kwargs, run_cells
-from bench.results import ResultsStore, make_row, run_id
+from harness.results_store import ResultsStore, make_row, run_id
 
 CALLS: list[dict] = []
 FLAKY_LEFT: dict[int, int] = {}

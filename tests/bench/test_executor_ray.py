@@ -20,7 +20,7 @@ import pytest
 
 from bench import executor
 from bench.executor import run_cells
-from bench.results import ResultsStore, run_id
+from harness.results_store import ResultsStore, run_id
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (optional extra 'ray')")
 

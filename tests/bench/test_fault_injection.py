@@ -20,7 +20,7 @@ import torch
 
 from bench import train
 from bench.cli import run_main
-from bench.results import ResultsStore, run_id
+from harness.results_store import ResultsStore, run_id
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
@@ -30,7 +30,7 @@ SWEEP = textwrap.dedent("""
     import os, sys, time
     from pathlib import Path
     from bench.executor import run_cells
-    from bench.results import ResultsStore
+    from harness.results_store import ResultsStore
 
     def cell(config):
         print("cell", config["i"], flush=True)

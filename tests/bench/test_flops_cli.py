@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from bench.flops import main
-from bench.results import ResultsStore
+from harness.results_store import ResultsStore
 
 MODELS = ["bregnext26", "resnet32"]
 

@@ -12,7 +12,7 @@ import torch
 from bench import epoch_time, gpu_suite
 from bench import kernel as bench_kernel
 from bench.cli import run_main
-from bench.results import ResultsStore
+from harness.results_store import ResultsStore
 
 H100 = "NVIDIA H100 80GB HBM3"
 

@@ -16,7 +16,7 @@ import pytest
 
 from bench.cli import run_main
 from bench.gradflow import UnitProbe, build, fit_growth, fixed_batch, main, measure_cell, set_bn_mode, snapshot
-from bench.results import ResultsStore, make_row
+from harness.results_store import ResultsStore, make_row
 
 DEPTHS = (14, 20, 26)  # 6, 9, 12 units
 TINY = ["--input-size", "8", "--batch", "4"]

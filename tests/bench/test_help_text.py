@@ -89,7 +89,7 @@ def test_help_ends_with_two_or_three_examples_that_parse(name):
         except SystemExit as exc:  # argparse's way of refusing
             pytest.fail(f"{name} {shlex.join(argv)}: refused by the parser (exit {exc.code})")
         if getattr(args, "data", None):
-            from bench.data import parse_spec
+            from harness.data_spec import parse_spec
 
             parse_spec(args.data)
 
@@ -123,7 +123,7 @@ def test_every_option_has_help_and_shows_its_choices(name):
         assert action.help and text.strip(), f"{name} {option}: no help"
         if action.choices is not None and action.metavar is not None:  # argparse shows {a,b} only without one
             assert not names(text, action.choices), f"{name} {option}: help does not name {names(text, action.choices)}"
-        listed = getattr(action.type, "choices", None)  # cli.choice_list: a comma-list of fixed names
+        listed = getattr(action.type, "choices", None)  # harness.cli.choice_list: a comma-list of fixed names
         if listed:
             assert not names(text, listed), f"{name} {option}: help does not name {names(text, listed)}"
 
@@ -131,13 +131,13 @@ def test_every_option_has_help_and_shows_its_choices(name):
 def _named():
     """(module, option, names the code validates that option against): options taking names that argparse
     does not check, so only their help can tell them."""
-    from bench.data import SOURCES
     from bench.data.synth import BALANCES
     from bench.epoch_time import EPOCH_SIZES
     from bench.kernel import FLAT, UNITS
     from bench.training.plain import LOSSES
     from breg_models import BYPASS_FUNCTIONS
     from breg_models.specs import ARRANGEMENTS
+    from harness.data_spec import SOURCES
     from reports.epoch_time import IMPL_ORDER
 
     return [

@@ -11,7 +11,7 @@ import torch
 import breg_models.ops.bypass_add_op as op_module
 from bench import kernel
 from bench.cli import run_main
-from bench.results import ResultsStore
+from harness.results_store import ResultsStore
 
 SMALL = ["--sizes", "u128", "--batch", "1", "--passes", "fwd", "--repeats", "1"]
 
@@ -100,7 +100,7 @@ def test_cuda_defaults_are_three_dtypes_and_2_24_elements(monkeypatch, capsys):
 
 
 def test_rows_land_in_the_results_store(tmp_path):
-    from bench.results import ResultsStore
+    from harness.results_store import ResultsStore
 
     store = tmp_path / "k.jsonl"
     assert kernel.main(["--sizes", "u128", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats", "1",

@@ -10,7 +10,7 @@ import pytest
 from bench import loader
 from bench.cli import run_main
 from bench.data import load_dataset
-from bench.results import ResultsStore
+from harness.results_store import ResultsStore
 from reports.loader import render_loader
 
 pytest.importorskip("PIL.Image", reason="Pillow writes the generated faces")

@@ -7,10 +7,10 @@ import torch
 from bench import train
 from bench.cli import run_main
 from bench.data import make_synth
-from bench.results import ResultsStore
 from bench.training.holdout import holdout_index
 from bench.training.options import given_options, resolve
 from bench.training.recipes import RECIPES
+from harness.results_store import ResultsStore
 
 
 def _resolved(*argv):

@@ -8,9 +8,9 @@ import torch
 
 from bench import train
 from bench.cli import run_main
-from bench.results import ResultsStore
 from bench.training import loop
 from bench.training.inputs import batches
+from harness.results_store import ResultsStore
 
 TINY = ["--model", "bregnext26", "--image-size", "32", "--synth-train", "48", "--synth-val", "32",
         "--batch-size", "16", "--epochs", "2", "--format", "json"]
@@ -160,14 +160,14 @@ def test_a_second_process_on_the_same_run_waits_and_trains_nothing(tmp_path, cap
     import sys
     import time
 
-    from bench.results import run_id
+    from harness.results_store import run_id
 
     assert _run(tmp_path) == 0  # the run the other process "finishes"
     capsys.readouterr()
     store = ResultsStore(tmp_path / "train.jsonl")
     key = run_id("train", {k: v for k, v in store.rows("train")[0]["config"].items() if k != "epoch"})
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time\nfrom bench.results import ResultsStore\n"
+        "import sys, time\nfrom harness.results_store import ResultsStore\n"
         f"with ResultsStore({str(store.path)!r}).claim({key!r}) as held:\n"
         "    print(held, flush=True)\n    time.sleep(2)\n")], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "True"

@@ -7,7 +7,7 @@ import torch
 from bench import train
 from bench.checkpoint import load_checkpoint
 from bench.cli import run_main
-from bench.results import ResultsStore
+from harness.results_store import ResultsStore
 
 TINY = ["--model", "bregnext14", "--image-size", "16", "--synth-train", "32", "--synth-val", "16",
         "--batch-size", "16", "--epochs", "2", "--task", "dimensional", "--method", "caf", "--format", "json"]

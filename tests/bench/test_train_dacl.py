@@ -13,9 +13,9 @@ import torch
 from bench import train
 from bench.checkpoint import load_checkpoint
 from bench.cli import run_main
-from bench.results import ResultsStore
 from bench.training import dacl
 from bench.training.optim import SGD_MOMENTUM
+from harness.results_store import ResultsStore
 
 # tv_resnet18 at 32x32: a 512 x 1 x 1 last map, so the paper's CE-Unit (3584-512-64) stays small
 TINY = ["--model", "tv_resnet18", "--loss", "dacl", "--image-size", "32", "--synth-train", "32", "--synth-val", "16",

@@ -7,7 +7,7 @@ import sys
 import pytest
 import torch
 
-from bench.results import ResultsStore
+from harness.results_store import ResultsStore
 
 pytestmark = pytest.mark.skipif(not (torch.distributed.is_available() and torch.distributed.is_gloo_available()),
                                 reason="needs torch.distributed with the gloo backend")

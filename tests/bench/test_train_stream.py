@@ -6,7 +6,7 @@ import pytest
 from bench import train
 from bench.cli import run_main
 from bench.loader import make_affectnet
-from bench.results import ResultsStore
+from harness.results_store import ResultsStore
 
 
 @pytest.fixture(scope="module")

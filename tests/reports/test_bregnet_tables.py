@@ -7,10 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 
 import pytest
 
-from bench.results import ResultsStore, make_row
+from harness.results_store import ResultsStore, make_row
 from reports import published
 from reports.bregnet_tables import (
     EPOCH_FILL,
@@ -50,17 +51,49 @@ def csv_lines(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def md_line(markdown: str, *parts: str) -> str:
-    """The one Markdown table line holding every one of ``parts``."""
-    hits = [line for line in markdown.splitlines() if line.startswith("|") and all(p in line for p in parts)]
-    assert len(hits) == 1, (parts, hits)
+def md_table(markdown: str, heading: str | None = None) -> list[dict[str, str]]:
+    """The body lines of the Markdown table under the data set heading ``*heading*`` (the first table when None),
+    each as {column: cell}."""
+    lines = markdown.splitlines()
+    table: list[str] = []
+    for text in lines[lines.index(f"*{heading}*") if heading else 0:]:
+        if text.startswith("|"):
+            table.append(text)
+        elif table:
+            break
+    names = [c.strip() for c in table[0].strip("|").split("|")]
+    return [dict(zip(names, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in table[2:]]
+
+
+def md_line(markdown: str, heading: str | None, name: str, **cells: str) -> dict[str, str]:
+    """The one line of a block whose first cell (the line's name, with its run letter or † mark) is ``name`` and
+    whose other ``cells`` read as given."""
+    hits = [line for line in md_table(markdown, heading)
+            if next(iter(line.values())) == name and all(line[k] == v for k, v in cells.items())]
+    assert len(hits) == 1, (heading, name, cells, md_table(markdown, heading))
     return hits[0]
 
 
-def sources(markdown: str) -> set[str]:
-    """The Source cells of a Markdown table's body lines."""
-    body = [line for line in markdown.splitlines() if line.startswith("|")][2:]
-    return {line.rstrip("| ").rsplit("|", 1)[1].strip() for line in body}
+def notes(markdown: str) -> list[str]:
+    return [re.sub(r"^\[\d+\] ", "", line) for line in markdown.splitlines() if re.match(r"\[\d+\] ", line)]
+
+
+def run_note(markdown: str, name: str) -> str:
+    """The note that a line's run letter points to: 'NAME (b)' -> '(b) budget short, ...'."""
+    letter = re.fullmatch(r".+ \(([a-z]+)\)", name).group(1)
+    (note,) = [n for n in notes(markdown) if n.startswith(f"({letter}) ")]
+    return note
+
+
+def differences(markdown: str) -> str:
+    (note,) = [n for n in notes(markdown) if n.startswith("Measured - published, in the published unit: ")]
+    return note
+
+
+def sources(text: str) -> set[str]:
+    """The Source cells of a table's CSV or JSON lines."""
+    rows = json.loads(text)["rows"] if text.startswith("{") else csv_lines(text)
+    return {r["Source"] for r in rows}
 
 
 def test_tables_list_every_paper_table_once():
@@ -79,24 +112,31 @@ def test_published_only_shows_every_value_and_names_the_command(command, stem, r
     elif stem == "bregnet_epoch_time":
         table = table[table["column"] == "epoch_time"]
     for printed in table["printed"]:
-        assert f"| {printed} " in md, printed
-    assert NOT_RUN in sources(md) and MEASURED not in sources(md)
+        assert f"| ({printed}) " in md, printed  # published alone, in parentheses: nothing measured
+    assert sources(renderer([], "csv")) <= {NOT_RUN, NOT_RUNNABLE} and NOT_RUN in sources(renderer([], "csv"))
+    assert not any(re.match(r"\([a-z]+\) ", n) for n in notes(md))  # no measured line, so no run letter
     assert FILLS[command] in md
     tex = renderer([], "latex")
     assert r"\begin{tabular}" in tex and r"\bottomrule" in tex
     assert FILLS[command].replace("_", r"\_") in tex
     doc = json.loads(renderer([], "json"))
     assert doc["rows"] and any(FILLS[command] in note for note in doc["notes"])
+    assert {r["Source"] for r in doc["rows"]} == sources(renderer([], "csv"))
 
 
 def test_other_papers_methods_are_marked_not_runnable():
     md2, md5 = render_table_2([], "markdown"), render_table_5([], "markdown")
-    assert NOT_RUNNABLE in md_line(md2, "Mollahosseini et al. [20]", "AffectNet", "58.0")
-    assert NOT_RUNNABLE in md_line(md2, "Tang et al. [28]", "FER2013", "69.3")
-    assert NOT_RUNNABLE in md_line(md5, "Hasani et al. [6]", "Aff-Wild", "0.27")
+    assert md_line(md2, "AffectNet", "Mollahosseini et al. [20] †")["Accuracy (%)"] == "(58.0)"
+    assert md_line(md2, "FER2013", "Tang et al. [28] †")["Accuracy (%)"] == "(69.3)"
+    assert md_line(md5, "Aff-Wild", "Hasani et al. [6] †")["RMSE valence"] == "(0.27)"
+    assert f"† {NOT_RUNNABLE}: methods the paper compares with that this harness does not implement." in notes(md2)
+    by_line = {(r["Network"], r["Data"]): r["Source"] for r in csv_lines(render_table_2([], "csv"))}
+    assert by_line[("Mollahosseini et al. [20]", "AffectNet")] == by_line[("Tang et al. [28]", "FER2013")] \
+        == NOT_RUNNABLE
     # the paper's own networks can be run: not yet, never "not runnable"
-    assert NOT_RUN in md_line(md2, "ResNet-110", "AffectNet") and NOT_RUNNABLE not in md_line(
-        md2, "BReG-Net-39, weighted loss", "FER2013")
+    assert md_line(md2, "AffectNet", "ResNet-110")["Accuracy (%)"] == "(58.20)"
+    assert md_line(md2, "FER2013", "BReG-Net-39, weighted loss")["Accuracy (%)"] == "(69.49)"
+    assert by_line[("ResNet-110", "AffectNet")] == by_line[("BReG-Net-39, weighted loss", "FER2013")] == NOT_RUN
 
 
 def test_table_2_measured_beside_published_seeds_averaged():
@@ -105,16 +145,22 @@ def test_table_2_measured_beside_published_seeds_averaged():
             evaluate_row("resnet110", "fer2013:/d", "ce", {"accuracy": 0.7}),
             evaluate_row("bregnet39", "fer2013:/d", "focal", {"accuracy": 0.99})]  # not the paper's losses
     md = render_table_2(rows, "markdown")
-    line = md_line(md, "BReG-Net-39, weighted loss", "AffectNet")
-    assert "| 61.00 " in line and "| 63.54 " in line and "| -2.54 " in line and MEASURED in line
-    assert "seeds 0,1" in line
-    assert "| +3.52 " in md_line(md, "ResNet-110", "FER2013", "66.48")
+    (name,) = [r["Network"] for r in md_table(md, "AffectNet") if r["Network"].startswith("BReG-Net-39, weighted")]
+    assert md_line(md, "AffectNet", name)["Accuracy (%)"] == "61.00 ± 1.41 (63.54)"  # mean ± sd (published)
+    assert run_note(md, name).endswith("weighted_ce, seeds 0,1")
+    (resnet,) = [r["Network"] for r in md_table(md, "FER2013") if r["Network"].startswith("ResNet-110, regular")]
+    assert md_line(md, "FER2013", resnet)["Accuracy (%)"] == "70.00 (66.48)"
+    assert f"{name}, AffectNet: Accuracy (%) -2.54" in differences(md)
+    assert f"{resnet}, FER2013: Accuracy (%) +3.52" in differences(md)
     assert "99.00" not in md
     by_line = {(r["Network"], r["Data"]): r for r in csv_lines(render_table_2(rows, "csv"))}
-    assert float(by_line[("BReG-Net-39, weighted loss", "AffectNet")]["Accuracy (%) (diff.)"]) == pytest.approx(-2.54)
+    weighted = by_line[("BReG-Net-39, weighted loss", "AffectNet")]
+    assert float(weighted["Accuracy (%) (diff.)"]) == pytest.approx(-2.54)
+    assert float(weighted["Accuracy (%) (sd)"]) == pytest.approx(2 ** 0.5) and weighted["Source"] == MEASURED
+    assert weighted["Run"].endswith("seeds 0,1") and weighted["Split"] == "val"
     assert by_line[("BReG-Net-39, regular loss", "AffectNet")]["Source"] == NOT_RUN
     tex = render_table_2(rows, "latex")
-    assert "-2.54" in tex and "63.54" in tex
+    assert r"61.00 $\pm$ 1.41 (63.54)" in tex and "-2.54" in tex
 
 
 def test_table_1_fills_the_column_of_the_runs_loss_only():
@@ -122,14 +168,21 @@ def test_table_1_fills_the_column_of_the_runs_loss_only():
             evaluate_row("bregnet39", "affectnet:/d", "weighted_ce", {"accuracy": 0.65}, bypass="atan"),
             evaluate_row("resnet110", "affectnet:/d", "ce", {"accuracy": 0.5})]  # no Eq. 4 bypass: not Table I
     by_line = {(r["Network"], r["Data"]): r for r in csv_lines(render_table_1(rows, "csv"))}
-    h1 = by_line[("BReG-Net-39, H1 = x - log(e^x + 1)", "FER2013")]
+    h1 = by_line[(r"BReG-Net-39, H1 = \(x - \log(e^x + 1)\)", "FER2013")]
     assert float(h1["Regular loss (%) (diff.)"]) == pytest.approx(64.0 - 65.80)
     assert h1["Weighted loss (%)"] == "" and float(h1["Weighted loss (%) (pub.)"]) == 66.21
-    h3 = by_line[("BReG-Net-39, H3 = atan(x)", "AffectNet")]
+    h3 = by_line[(r"BReG-Net-39, H3 = \(\arctan x\)", "AffectNet")]
     assert float(h3["Weighted loss (%) (diff.)"]) == pytest.approx(65.0 - 63.54) and h3["Regular loss (%)"] == ""
     assert not any(name.startswith("ResNet") for name, _ in by_line)
     md = render_table_1(rows, "markdown")
-    assert "| -1.80 " in md_line(md, "H1", "FER2013") and NOT_RUN in md_line(md, "H2", "AffectNet")
+    (name,) = [r["Network"] for r in md_table(md, "FER2013") if "H1" in r["Network"]]
+    assert name.startswith(r"BReG-Net-39, H1 = $x - \log(e^x + 1)$ (")  # the maths as Markdown maths
+    assert md_line(md, "FER2013", name) == {"Network": name, "Regular loss (%)": "64.00 (65.80)",
+                                             "Weighted loss (%)": "(66.21)"}
+    assert f"{name}, FER2013: Regular loss (%) -1.80" in differences(md)
+    h2 = r"BReG-Net-39, H2 = \(x \arctan x - \log(x^2 + 1) / 2\)"  # published-only lines named as measured ones
+    assert md_line(md, "AffectNet", h2.replace(r"\(", "$").replace(r"\)", "$"))["Regular loss (%)"] == "(59.43)"
+    assert by_line[(h2, "AffectNet")]["Source"] == NOT_RUN
     assert "--bypass bregnet_h1" in md  # how to fill one line by hand
 
 
@@ -138,12 +191,21 @@ def test_tables_3_and_4_split_by_loss_with_orig_and_norm():
                "krippendorff_alpha": 0.49, "mcc": 0.52, "ppv": 0.6, "norm_ppv": 0.7}
     rows = [evaluate_row("bregnet39", "affectnet:/d", "weighted_ce", metrics)]
     md3 = render_table_3(rows, "markdown")
-    f1 = md_line(md3, "AffectNet", "F1-score", MEASURED)
-    assert "| 0.6100 " in f1 and "| -0.0200 " in f1 and "| 0.6600 " in f1 and "| -0.0200 " in f1
-    assert "| -0.0100 " in md_line(md3, "AffectNet", "PPV", MEASURED)  # Norm 0.70 against 0.71
-    assert NOT_RUN in md_line(md3, "FER2013", "kappa")
+    (name,) = {r["Network"] for r in md_table(md3, "AffectNet")}
+    assert name.startswith("BReG-Net-39, weighted loss (") and "weighted_ce" in run_note(md3, name)
+    f1 = md_line(md3, "AffectNet", name, Metric="F1-score")
+    assert f1["Orig"] == "0.61 (0.63)" and f1["Norm"] == "0.66 (0.68)"
+    assert md_line(md3, "AffectNet", name, Metric="alpha")["Norm"] == "(0.64)"  # no norm_ alpha measured
+    # each difference named by its metric: Norm PPV 0.70 against 0.71
+    assert f"{name}, AffectNet, F1-score: Orig -0.02, Norm -0.02" in differences(md3)
+    assert f"{name}, AffectNet, PPV: Orig -0.02, Norm -0.01" in differences(md3)
+    by_line = {(r["Data"], r["Metric"]): r for r in csv_lines(render_table_3(rows, "csv"))}
+    assert float(by_line[("AffectNet", "PPV")]["Norm (diff.)"]) == pytest.approx(-0.01)
+    assert float(by_line[("AffectNet", "F1-score")]["Orig"]) == pytest.approx(0.61)
+    assert by_line[("AffectNet", "kappa")]["Source"] == MEASURED and by_line[("FER2013", "kappa")]["Source"] == NOT_RUN
     md4 = render_table_4(rows, "markdown")  # the regular-loss table: a weighted run is not compared there
-    assert sources(md4) == {NOT_RUN} and FILL in md4
+    assert sources(render_table_4(rows, "csv")) == {NOT_RUN} and FILL in md4
+    assert not any(n.startswith("Measured - published") for n in notes(md4))
 
 
 def test_only_validation_lines_are_compared_and_synth_has_no_published_value():
@@ -155,6 +217,14 @@ def test_only_validation_lines_are_compared_and_synth_has_no_published_value():
     assert by_line[("AffectNet", "-")]["Source"] == NOT_RUN  # the validation line is still unfilled
     assert by_line[("synth", "val")]["Accuracy (%) (pub.)"] == "" and float(by_line[("synth", "val")][
         "Accuracy (%)"]) == pytest.approx(30.0)
+    md = render_table_2(rows, "markdown")
+    (test_split,) = [r for r in md_table(md, "AffectNet") if r["Network"].startswith("BReG-Net-39, regular loss (")]
+    assert test_split["Accuracy (%)"] == "61.00"  # measured alone: nothing compared
+    assert run_note(md, test_split["Network"]).endswith("; split test (not compared)")
+    assert md_line(md, "AffectNet", "BReG-Net-39, regular loss")["Accuracy (%)"] == "(60.03)"
+    (synth,) = md_table(md, "synth")
+    assert synth["Accuracy (%)"] == "30.00" and "split" not in run_note(md, synth["Network"])
+    assert not any(n.startswith("Measured - published") for n in notes(md))
 
 
 def test_dimensional_tables_take_each_network_to_its_own_table():
@@ -163,13 +233,24 @@ def test_dimensional_tables_take_each_network_to_its_own_table():
             evaluate_row("resnet110", "affectnet:/d", "mse", {**b, "cc_valence": 0.7}, task="dimensional"),
             evaluate_row("bregnet39", "affectnet:/d", "av", b, task="dimensional")]  # CAF's loss: not compared
     md5 = render_table_5(rows, "markdown")
-    assert "| +0.0039 " in md_line(md5, "BReG-Net-39", "Aff-Wild", MEASURED)  # 0.27 - 0.2661
-    assert "| -0.0082 " in md_line(md5, "ResNet-110", "AffectNet", MEASURED)  # 0.30 - 0.3082
-    assert NOT_RUN in md_line(md5, "BReG-Net-39", "AffectNet")
+    assert md_line(md5, "Aff-Wild", "BReG-Net-39 (a)")["RMSE valence"] == "0.2700 (0.2661)"
+    assert md_line(md5, "AffectNet", "ResNet-110 (a)")["RMSE arousal"] == "0.3000 (0.3082)"
+    assert "BReG-Net-39 (a), Aff-Wild: RMSE valence +0.0039" in differences(md5)  # 0.27 - 0.2661
+    assert "ResNet-110 (a), AffectNet: RMSE valence +0.0007, RMSE arousal -0.0082" in differences(md5)
+    assert md_line(md5, "AffectNet", "BReG-Net-39")["RMSE valence"] == "(0.2597)"  # the av run is not its line
+    by5 = {(r["Network"], r["Data"]): r for r in csv_lines(render_table_5(rows, "csv"))}
+    assert by5[("BReG-Net-39", "AffectNet")]["Source"] == NOT_RUN and len(by5) == 6
     md6, md7 = render_table_6(rows, "markdown"), render_table_7(rows, "markdown")
-    assert "| +0.0500 " in md_line(md6, "Aff-Wild", "| CC ", MEASURED) and "ResNet-110" not in md6
-    assert "| +0.0400 " in md_line(md7, "AffectNet", "| CC ", MEASURED) and "BReG-Net-39" not in md7.split("\n\n[")[0]
-    assert "| +0.0300 " in md_line(md6, "Aff-Wild", "SAGR", MEASURED)  # arousal 0.80 against 0.77
+    b6 = md_line(md6, "Aff-Wild", "BReG-Net-39 (a)")
+    assert b6["CC Valence"] == "0.50 (0.45)" and b6["CC Arousal"] == "(0.40)" and b6["SAGR Arousal"] == "0.80 (0.77)"
+    assert "BReG-Net-39 (a), Aff-Wild: CC Valence +0.05, CCC Valence +0.02, SAGR Arousal +0.03" in differences(md6)
+    assert "ResNet-110" not in md6
+    assert md_line(md7, "AffectNet", "ResNet-110 (a)")["CC Valence"] == "0.70 (0.66)"
+    assert "ResNet-110 (a), AffectNet: CC Valence +0.04" in differences(md7)
+    assert "BReG-Net-39" not in md7.split("\n\n[")[0]
+    by6 = {(r["Network"], r["Data"]): r for r in csv_lines(render_table_6(rows, "csv"))}
+    assert float(by6[("BReG-Net-39", "Aff-Wild")]["SAGR Arousal (diff.)"]) == pytest.approx(0.03)
+    assert by6[("BReG-Net-39", "AffectNet")]["Source"] == NOT_RUN
 
 
 def flops_row(model: str, params: int, input_size: int = 64) -> dict:
@@ -183,11 +264,16 @@ def flops_row(model: str, params: int, input_size: int = 64) -> dict:
 
 def test_params_table_measured_beside_4_9m_and_7_2m():
     md = render_params([flops_row("bregnet39", 2_258_952)], "markdown")
-    line = md_line(md, "BReG-Net-39", MEASURED)
-    assert "| 2.2590 " in line and "| 4.9M " in line and "| -2.6410 " in line and "| 0.461 " in line
-    assert "| 39 " in line and "| 40 " in line  # conv layers as the paper counts, weighted layers as the harness
-    assert NOT_RUN in md_line(md, "ResNet-110", "7.2M") and PARAMS_FILL in md
+    line = md_line(md, None, "BReG-Net-39")  # no run settings to tell apart: no letter
+    assert line["Params (M)"] == "2.3 (4.9M)" and line["Params ratio"] == "0.461"  # millions as the paper prints
+    assert line["Conv layers"] == "39" and line["Weighted layers"] == "40"  # as the paper counts, as the harness
+    assert "BReG-Net-39: Params (M) -2.6" in differences(md)
+    assert md_line(md, None, "ResNet-110")["Params (M)"] == "(7.2M)" and PARAMS_FILL in md
     assert "0.46 x the paper's 4.9M" in md  # the spec's reason for the gap
+    one = {r["Network"]: r for r in csv_lines(render_params([flops_row("bregnet39", 2_258_952)], "csv"))}
+    assert float(one["BReG-Net-39"]["Params (M)"]) == pytest.approx(2.258952)
+    assert float(one["BReG-Net-39"]["Params (M) (diff.)"]) == pytest.approx(2.258952 - 4.9)
+    assert one["BReG-Net-39"]["Source"] == MEASURED and one["ResNet-110"]["Source"] == NOT_RUN
     both = csv_lines(render_params([flops_row("bregnet39", 2_258_952), flops_row("resnet110", 6_901_320)], "csv"))
     assert [float(r["Params ratio"]) for r in both] == pytest.approx([2_258_952 / 4.9e6, 6_901_320 / 7.2e6])
     assert PARAMS_FILL not in render_params([flops_row("bregnet39", 1), flops_row("resnet110", 1)], "markdown")
@@ -205,13 +291,23 @@ def epoch_row(model: str, seconds: float, epoch_size: int = 287_651) -> dict:
 def test_epoch_time_compares_seconds_and_the_ratio_to_bregnet():
     rows = [epoch_row("bregnet39", 20.0), epoch_row("resnet110", 50.0), epoch_row("bregnext50", 10.0)]
     md = render_epoch_time(rows, "markdown")
-    b, r = md_line(md, "BReG-Net-39", MEASURED), md_line(md, "ResNet-110", MEASURED)
-    assert "| 20.00 " in b and "| 750.21 " in b and "| -730.21 " in b
-    assert "| 2.5000 " in r and "| 1.1144 " in r and "| +1.3856 " in r
+    b, r = md_line(md, None, "BReG-Net-39"), md_line(md, None, "ResNet-110")
     assert "BReG-NeXt" not in md.split("\n\n[1]")[0] and EPOCH_FILL not in md
+    by_line = {line["Network"]: line for line in csv_lines(render_epoch_time(rows, "csv"))}
+    assert float(by_line["BReG-Net-39"]["Epoch (s) (diff.)"]) == pytest.approx(20.0 - 750.21)
+    assert float(by_line["ResNet-110"]["vs BReG-Net"]) == pytest.approx(2.5)
+    assert float(by_line["ResNet-110"]["vs BReG-Net (diff.)"]) == pytest.approx(2.5 - 836.04 / 750.21)
+    assert "BReG-Net-39: Epoch (s) -730.21" in differences(md)
+    assert "ResNet-110: Epoch (s) -786.04, vs BReG-Net +1.3856" in differences(md)
+    assert r["vs BReG-Net"] == "2.5000 (1.1144)"
+    assert b["Epoch (s)"] == "20.00 (750.21)" and r["Epoch (s)"] == "50.00 (836.04)"  # measured (published)
     # a smaller epoch: its own seconds, the paper's AffectNet epoch beside, no difference in seconds
-    small = md_line(render_epoch_time([epoch_row("bregnet39", 2.0, 28_709)], "markdown"), "BReG-Net-39", MEASURED)
-    assert "| 2.00 " in small and "750.21 (AffectNet)" in small and "| -727" not in small
+    small_md = render_epoch_time([epoch_row("bregnet39", 2.0, 28_709)], "markdown")
+    small = md_line(small_md, None, "BReG-Net-39")
+    assert small["Epoch (s)"] == "2.00" and "750.21 (AffectNet)" in small.values()
+    assert "Epoch (s)" not in differences(small_md)
+    (line, _) = csv_lines(render_epoch_time([epoch_row("bregnet39", 2.0, 28_709)], "csv"))
+    assert float(line["Epoch (s) (pub.)"]) == 750.21 and line["Epoch (s) (diff.)"] == ""
 
 
 def test_python_m_reports_writes_them(tmp_path):
@@ -222,5 +318,7 @@ def test_python_m_reports_writes_them(tmp_path):
     assert main([str(store.path), "--out", str(tmp_path / "out"), "--format", "markdown"]) == 0
     written = {p.stem for p in (tmp_path / "out").iterdir()}
     assert {stem for _, stem, _ in TABLES} <= written
-    assert "| -2.54 " in (tmp_path / "out" / "bregnet_table_2.md").read_text()
+    md = (tmp_path / "out" / "bregnet_table_2.md").read_text()
+    assert md_line(md, "AffectNet", "BReG-Net-39, weighted loss (a)")["Accuracy (%)"] == "61.00 (63.54)"
+    assert "BReG-Net-39, weighted loss (a), AffectNet: Accuracy (%) -2.54" in differences(md)
     assert EPOCH_FILL in (tmp_path / "out" / "bregnet_epoch_time.md").read_text()

@@ -5,12 +5,13 @@ lines kept and marked, the note naming what fills them, and `python -m reports` 
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
 import pytest
 
-from bench.results import ResultsStore, make_row
+from harness.results_store import ResultsStore, make_row
 from metrics.categorical import precision_recall_f1, weighted_f1, weighted_precision, weighted_recall
 from reports.bregnext_tables import (
     TABLES,
@@ -71,6 +72,28 @@ def line(rows: list[dict], **match) -> dict:
     return found[0]
 
 
+def md_table(markdown: str, heading: str) -> list[dict[str, str]]:
+    """The body lines of the Markdown table under the data set heading ``*heading*``, each as {column: cell}."""
+    lines = markdown.splitlines()
+    table: list[str] = []
+    for text in lines[lines.index(f"*{heading}*"):]:
+        if text.startswith("|"):
+            table.append(text)
+        elif table:
+            break
+    names = [c.strip() for c in table[0].strip("|").split("|")]
+    return [dict(zip(names, (c.strip() for c in row.strip("|").split("|")), strict=True)) for row in table[2:]]
+
+
+def notes(markdown: str) -> list[str]:
+    return [re.sub(r"^\[\d+\] ", "", n) for n in markdown.splitlines() if re.match(r"\[\d+\] ", n)]
+
+
+def differences(markdown: str) -> str:
+    (note,) = [n for n in notes(markdown) if n.startswith("Measured - published, in the published unit: ")]
+    return note
+
+
 def test_table4_difference_in_percent_and_published_lines():
     rows = [accuracy_row("bregnext50", "affectnet:/data/affectnet", 0.6)]
     out = lines(render_table4(rows, "json"))
@@ -80,10 +103,17 @@ def test_table4_difference_in_percent_and_published_lines():
     assert measured["Accuracy (%) (diff.)"] == pytest.approx(-8.5)
     assert measured["Source"] == MEASURED and measured["Split"] == "val"
     assert line(out, Network="ResNet-32", Data="FER2013")["Source"] == NOT_RUN
-    assert line(out, Network="mollahosseini_ref11")["Source"] == NOT_RUNNABLE
+    assert line(out, Network="Mollahosseini et al. [11]")["Source"] == NOT_RUNNABLE  # the paper's name for it
     assert len(out) == 22  # 6 networks x 2 databases + 10 other methods, the measured line in its place
     md = render_table4(rows, "markdown")
-    assert "| 60.00 " in md and "| -8.50 " in md and "| 68.50 " in md
+    affectnet = {r["Network"]: r["Accuracy (%)"] for r in md_table(md, "AffectNet")}
+    assert list(affectnet)[5] == "BReG-NeXt-50 (a)" and affectnet["BReG-NeXt-50 (a)"] == "60.00 (68.50)"
+    assert "(a) budget smoke, 2 epochs, best, seed 0" in notes(md)
+    assert affectnet["ResNet-32"] == "(59.45)" and affectnet["Mollahosseini et al. [11] †"] == "(58.0)"
+    assert "BReG-NeXt-50 (a), AffectNet: Accuracy (%) -8.50." in differences(md)
+    fer = {r["Network"]: r["Accuracy (%)"] for r in md_table(md, "FER2013")}
+    assert fer["ResNet-32"] == "(65.81*)" and fer["BReG-NeXt-50"] == "(71.53)"  # a doubtful cell is marked
+    assert any(n.startswith("* Doubtful published value: BReG-NeXt Table 4's FER2013 cells") for n in notes(md))
     note = next(n for n in json.loads(render_table4(rows, "json"))["notes"] if n.startswith("Not run yet"))
     assert FILL in note and "ResNet-32 on AffectNet" in note and "BReG-NeXt-50 on AffectNet" not in note
     assert "measured on cpu; commit abc1234; data affectnet:/data/affectnet; budget smoke" in md
@@ -98,6 +128,20 @@ def test_seeds_averaged_and_runs_kept_apart():
     assert best["Accuracy (%)"] == pytest.approx(71.0) and best["Accuracy (%) (diff.)"] == pytest.approx(-0.53)
     last = line(out, Network="BReG-NeXt-50", Data="FER2013", Run="budget smoke, 2 epochs, last, seed 0")
     assert last["Accuracy (%) (diff.)"] == pytest.approx(50 - 71.53)
+    md = render_table4(rows, "markdown")  # one line per run, each with its letter and its settings in a note
+    fer = {r["Network"]: r["Accuracy (%)"] for r in md_table(md, "FER2013")}
+    assert fer["BReG-NeXt-50 (a)"] == "71.00 ± 1.41 (71.53)" and fer["BReG-NeXt-50 (b)"] == "50.00 (71.53)"
+    assert {"(a) budget smoke, 2 epochs, best, seeds 0,1", "(b) budget smoke, 2 epochs, last, seed 0"} <= set(notes(md))
+    assert "BReG-NeXt-50 (a), FER2013: Accuracy (%) -0.53; BReG-NeXt-50 (b), FER2013: Accuracy (%) -21.53" in \
+        differences(md)
+
+
+def test_every_run_has_a_letter_of_its_own_past_z():
+    rows = [accuracy_row("bregnext50", "fer2013:d", 0.5, epochs=e) for e in range(1, 29)]
+    md = render_table4(rows, "markdown")
+    names = [r["Network"] for r in md_table(md, "FER2013") if r["Network"].startswith("BReG-NeXt-50 (")]
+    assert len(set(names)) == 28 and names[25:] == ["BReG-NeXt-50 (z)", "BReG-NeXt-50 (aa)", "BReG-NeXt-50 (bb)"]
+    assert {"(z) budget smoke, 26 epochs, best, seed 0", "(aa) budget smoke, 27 epochs, best, seed 0"} <= set(notes(md))
 
 
 def test_only_validation_lines_of_the_papers_data_are_compared():
@@ -140,6 +184,14 @@ def test_table5_average_is_the_support_weighted_mean():
     assert disgust["Recall (pub.)"] == pytest.approx(0.12) and disgust["Support"] == y_true.count(1)
     # published only: BReG-NeXt-50 on AffectNet, its eight classes and the average
     assert sum(r["Source"] == NOT_RUN for r in out) == 9
+    md = render_table5([evaluate_row("bregnext50", "fer2013:data", metrics)], "markdown")
+    shown = {r["Class"]: r for r in md_table(md, "FER2013")}
+    assert shown["disgust"]["Network"] == "BReG-NeXt-50 (a)" and shown["average"]["Support"] == "400"
+    assert shown["disgust"]["Recall"] == f"{disgust['Recall']:.2f} (0.12)"
+    # the differences, one entry per class, each named by its class
+    assert all(f"BReG-NeXt-50 (a), FER2013, {r['Class']}: Precision " in differences(md) for r in ours)
+    assert f"FER2013, disgust: Precision {disgust['Precision (diff.)']:+.2f}, Recall {disgust['Recall (diff.)']:+.2f}" \
+        in differences(md)
 
 
 def test_weighted_average_leaves_out_undefined_classes():
@@ -166,7 +218,11 @@ def test_table3_counts_of_the_loaded_splits():
     assert [r["Class"] for r in out if r["Data"] == "FER2013"][:3] == ["neutral", "happy", "sad"]
     assert {r["Source"] for r in out if r["Data"] == "AffectNet"} == {NOT_RUN} and len(out) == 7 + 8
     md = render_table3(rows, "markdown")
-    assert "| 547 " in md and "| -542 " in md and "AffectNet (any split)" in md
+    fer = {r["Class"]: r for r in md_table(md, "FER2013")}
+    assert fer["disgust"] == {"Class": "disgust", "Images": "5 (547)", "Share %": "1.34 (1.52)"}
+    assert "disgust, FER2013: Images -542, Share % -0.18" in differences(md)
+    assert md_table(md, "AffectNet")[0] == {"Class": "neutral", "Images": "(80,276)", "Share %": "(25.17)"}
+    assert "AffectNet (any split)" in md
 
 
 def test_tables_6_and_7_dimensional():
@@ -177,10 +233,14 @@ def test_tables_6_and_7_dimensional():
     assert t6["RMSE valence (diff.)"] == pytest.approx(0.3 - 0.2644)
     assert t6["RMSE total (pub.)"] == pytest.approx(0.2882) and t6["Source"] == MEASURED
     t7 = lines(render_table7(rows, "json"))
-    cc = line(t7, Data="Aff-Wild", Metric="CC")
-    assert cc["Valence"] == 0.5 and cc["Valence (diff.)"] == pytest.approx(0.08)
-    assert line(t7, Data="Aff-Wild", Metric="SAGR")["Arousal (diff.)"] == pytest.approx(-0.05)
-    assert {r["Source"] for r in t7 if r["Data"] == "AffectNet"} == {NOT_RUN}
+    ours = line(t7, Network="BReG-NeXt-50", Data="Aff-Wild")  # CC, CCC and SAGR as column groups of one line
+    assert ours["CC Valence"] == 0.5 and ours["CC Valence (diff.)"] == pytest.approx(0.08)
+    assert ours["SAGR Arousal (diff.)"] == pytest.approx(-0.05) and ours["CCC Arousal (pub.)"] == pytest.approx(0.31)
+    assert {r["Source"] for r in t7 if r["Data"] == "AffectNet"} == {NOT_RUN} and len(t7) == 2
+    md7 = render_table7(rows, "markdown")
+    (aff_wild,) = md_table(md7, "Aff-Wild")
+    assert aff_wild["Network"] == "BReG-NeXt-50 (a)" and aff_wild["CC Valence"] == "0.50 (0.42)"
+    assert aff_wild["SAGR Arousal"] == "0.70 (0.75)" and "SAGR Arousal -0.05" in differences(md7)
     assert render_table6(rows, "json") == render_table6(rows + [accuracy_row("bregnext50", "affwild:x", 0.5)],
                                                         "json")  # categorical rows are not Table 6's
 
@@ -192,8 +252,15 @@ def test_no_rows_published_only_with_the_filling_command(command, stem, renderer
     assert data["rows"] and {r["Source"] for r in data["rows"]} <= {NOT_RUN, NOT_RUNNABLE}
     assert any("fills these lines" in n and "python -m bench." in n for n in data["notes"])
     assert "published values only" in data["caption"]
-    for fmt in ("markdown", "latex", "csv"):
-        assert "published only" in renderer([], fmt)
+    assert "published only" in renderer([], "csv")
+    for fmt in ("markdown", "latex"):  # said in the caption; no cell holds a measured value
+        assert "published values only: no evaluation rows yet" in renderer([], fmt)
+    md = renderer([], "markdown")
+    blocks = re.findall(r"^\*([^*].*)\*$", md, re.MULTILINE)
+    assert len(blocks) == 2  # the paper's two data sets
+    cells = [v for block in blocks for row in md_table(md, block) for k, v in row.items()
+             if k not in ("Network", "Class")]
+    assert cells and all(re.fullmatch(r"\(.+\)|-", v) for v in cells), cells
 
 
 def test_markdown_and_latex_of_measured_tables():
@@ -215,7 +282,8 @@ def test_python_m_reports_writes_the_paper_tables(tmp_path, capsys):
         assert {f"{stem}.md", f"{stem}.tex"} <= names
     assert {"dacl_table_2_affectnet.md", "caf_table_3_affwild.tex"} <= names
     md = (out / "bregnext_table_4_accuracy.md").read_text()
-    assert "| -8.50 " in md and "commit abc1234" in md
+    assert "| BReG-NeXt-50 (a) " in md and "60.00 (68.50)" in md and "commit abc1234" in md
+    assert "BReG-NeXt-50 (a), AffectNet: Accuracy (%) -8.50" in differences(md)
     assert (out / "bregnext_table_4_accuracy.tex").read_text().startswith("% reports:")
 
 

@@ -5,10 +5,11 @@ naming what fills the runnable lines; Markdown and LaTeX render."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from bench.results import make_row
+from harness.results_store import make_row
 from reports import published
 from reports.dacl_caf_tables import (
     TABLES,
@@ -20,6 +21,7 @@ from reports.dacl_caf_tables import (
     render_dacl_table2,
 )
 from reports.paper_tables import MEASURED, NOT_RUN, NOT_RUNNABLE
+from reports.row_names import row_title
 
 ENV = {"device": "cpu", "git_commit": "abc1234"}
 DIMENSIONAL = {"rmse_valence": 0.25, "rmse_arousal": 0.2, "cc_valence": 0.6, "cc_arousal": 0.5,
@@ -46,6 +48,29 @@ def pub(paper: str, table: str, row: str, column: str) -> float:
     return float(published.lookup(paper, table, row, column)["value"])
 
 
+def md_table(markdown: str, heading: str) -> list[dict[str, str]]:
+    """The body lines of the Markdown table under the data set heading ``*heading*``, each as {column: cell}."""
+    lines = markdown.splitlines()
+    table: list[str] = []
+    for text in lines[lines.index(f"*{heading}*"):]:
+        if text.startswith("|"):
+            table.append(text)
+        elif table:
+            break
+    names = [c.strip() for c in table[0].strip("|").split("|")]
+    return [dict(zip(names, (c.strip() for c in row.strip("|").split("|")), strict=True)) for row in table[2:]]
+
+
+def notes(markdown: str) -> list[str]:
+    return [re.sub(r"^\[\d+\] ", "", n) for n in markdown.splitlines() if re.match(r"\[\d+\] ", n)]
+
+
+def by_method(rows: list[dict]) -> dict[str, dict]:
+    out = {r["Method"]: r for r in rows}
+    assert len(out) == len(rows), [r["Method"] for r in rows]  # one line per method
+    return out
+
+
 def test_dacl_on_resnet18_takes_the_papers_line_and_other_networks_are_extra_lines():
     rows = [evaluate_row("rafdb:/r", "dacl", {"accuracy": 0.8, "macro_recall": 0.7}, model="tv_resnet18"),
             evaluate_row("rafdb:/r", "ce", {"accuracy": 0.75}, model="tv_resnet18", paper="dacl"),
@@ -63,9 +88,18 @@ def test_dacl_on_resnet18_takes_the_papers_line_and_other_networks_are_extra_lin
     assert soft["Accuracy (%) (diff.)"] == pytest.approx(75.0 - pub("dacl", "1", "softmax_loss", "rafdb_accuracy"))
     extra = ours["BReG-NeXt-50 + DACL"]  # compared with DACL's own result, kept beside the paper's line
     assert names[-1] == "BReG-NeXt-50 + DACL" and extra["Accuracy (%) (pub.)"] == pytest.approx(87.78)
-    assert "dacl" not in names and "softmax_loss" not in names  # both taken by the ResNet-18 runs
+    assert "DACL (ours)" not in names and "Softmax loss" not in names  # both taken by the ResNet-18 runs
+    assert row_title("dacl", "dacl") == "DACL (ours)" and row_title("dacl", "softmax_loss") == "Softmax loss"
     # center loss (Wen et al.) is runnable here (--loss center) but has no run in these rows
-    assert {r["Method"] for r in out if r["Source"] not in (MEASURED, NOT_RUNNABLE)} == {"center_loss_ref35"}
+    assert {r["Method"] for r in out if r["Source"] not in (MEASURED, NOT_RUNNABLE)} == {"Center loss [35]"}
+    assert by_method(out)["FSN [38]"]["Source"] == NOT_RUNNABLE  # another paper's method, by the paper's name
+    md = {r["Method"]: r for r in md_table(render_dacl_table1(rows, "markdown"), "RAF-DB")}
+    assert md["ResNet-18 (torchvision) + DACL (b)"] == {"Method": "ResNet-18 (torchvision) + DACL (b)",
+                                                        "Accuracy (%)": "80.00 (87.78)",
+                                                        "Average accuracy (%)": "70.00 (80.44)"}
+    assert md["ResNet-18 (torchvision) + softmax loss (a)"]["Accuracy (%)"] == "75.00 (86.54)"
+    assert md["BReG-NeXt-50 + DACL (b)"]["Accuracy (%)"] == "60.00 (87.78)"
+    assert md["Center loss [35]"]["Accuracy (%)"] == "(87.06)" and md["FSN [38] †"]["Accuracy (%)"] == "(81.10)"
 
 
 def test_center_loss_takes_its_line_and_seeds_show_mean_and_sd():
@@ -76,7 +110,9 @@ def test_center_loss_takes_its_line_and_seeds_show_mean_and_sd():
     assert line["Method"] == "ResNet-18 (torchvision) + center loss"
     assert line["Accuracy (%)"] == pytest.approx(82.0) and line["Accuracy (%) (sd)"] == pytest.approx(2.828, abs=1e-3)
     assert line["Accuracy (%) (diff.)"] == pytest.approx(82.0 - pub("dacl", "1", "center_loss_ref35", "rafdb_accuracy"))
-    assert "82.00 ± 2.83" in text and "seeds 0,1" in text
+    shown = {r["Method"]: r["Accuracy (%)"] for r in md_table(text, "RAF-DB")}
+    assert shown["ResNet-18 (torchvision) + center loss (a)"] == "82.00 ± 2.83 (87.06)"
+    assert "(a) best, center, seeds 0,1" in notes(text)
 
 
 def test_dacl_table2_compares_7_class_affectnet_only():
@@ -106,22 +142,49 @@ def caf_row(data: str, model: str = "tv_resnet18", margin: str | None = "adaptiv
     return evaluate_row(data, "av", DIMENSIONAL, task="dimensional", model=model, **extra, **config)
 
 
+def params_m(model: str) -> float:
+    """The trainable parameters (millions) of a network as this harness builds it for a dimensional run."""
+    import torch
+
+    from breg_models import create_model
+
+    with torch.device("meta"):
+        net = create_model(model, task="dimensional")
+    return sum(p.numel() for p in net.parameters() if p.requires_grad) / 1e6
+
+
 def test_caf_runs_by_data_set_and_network():
     rows = [caf_row("affwild:/w"), caf_row("affectnet:/a", "tv_alexnet_tuned"),
             caf_row("afewva:/v", "bregnext50"), evaluate_row("affwild:/w", "mse", DIMENSIONAL, task="dimensional")]
     t3 = measured(lines(render_caf_table3(rows, "json")))
-    assert {r["Method"] for r in t3} == {"ResNet-18 (torchvision) + CAF (Delta)"}
-    assert [r["Metric"] for r in t3] == ["RMSE", "SAGR", "PCC", "CCC"]
-    rmse, pcc = t3[0], t3[2]
-    assert rmse["Valence (diff.)"] == pytest.approx(0.25 - pub("caf", "3", "ours_resnet18", "affwild_rmse_valence"))
-    assert pcc["Arousal (diff.)"] == pytest.approx(0.5 - pub("caf", "3", "ours_resnet18", "affwild_pcc_arousal"))
+    (line,) = t3  # one line per run: the metrics are column groups
+    assert line["Method"] == "ResNet-18 (torchvision) + CAF (Delta)"
+    assert [k for k in line if k.endswith(" Valence")] == ["RMSE Valence", "SAGR Valence", "PCC Valence",
+                                                           "CCC Valence"]  # the paper's column order
+    rmse = pub("caf", "3", "ours_resnet18", "affwild_rmse_valence")
+    assert line["RMSE Valence (diff.)"] == pytest.approx(0.25 - rmse)
+    assert line["PCC Arousal (diff.)"] == pytest.approx(0.5 - pub("caf", "3", "ours_resnet18", "affwild_pcc_arousal"))
+    md3 = render_caf_table3(rows, "markdown")
+    shown = {r["Method"]: r for r in md_table(md3, "Aff-Wild")}
+    assert shown["ResNet-18 (torchvision) + CAF (Delta) (a)"]["PCC Arousal"] == "0.50 (0.57)"
+    assert row_title("caf", "ours_resnet18") not in shown  # the run took the paper's line
+    assert shown["Hasani et al. 2017 †"]["RMSE Valence"] == "(0.27)"
     t1 = measured(lines(render_caf_table1(rows, "json")))
-    assert {r["Method"] for r in t1} == {"AlexNet (tuned, CAF) + CAF (Delta)"}
-    assert t1[2]["Valence (diff.)"] == pytest.approx(0.55 - pub("caf", "1", "ours_alexnet_tuned",
-                                                                  "affectnet_ccc_valence"))
+    (line,) = t1
+    assert line["Method"] == "AlexNet (tuned, CAF) + CAF (Delta)"
+    assert line["CCC Valence (diff.)"] == pytest.approx(0.55 - pub("caf", "1", "ours_alexnet_tuned",
+                                                                     "affectnet_ccc_valence"))
+    # Params: the paper's count in millions beside this harness's count of the network
+    assert line["Params (M) (pub.)"] == pytest.approx(pub("caf", "1", "ours_alexnet_tuned", "params") / 1e6)
+    assert line["Params (M)"] == pytest.approx(params_m("tv_alexnet_tuned"))
+    assert line["Params (M) (diff.)"] == pytest.approx(line["Params (M)"] - line["Params (M) (pub.)"])
+    md1 = {r["Method"]: r for r in md_table(render_caf_table1(rows, "markdown"), "AffectNet")}
+    assert md1["AlexNet (tuned, CAF) + CAF (Delta) (a)"]["Params (M)"] == f"{params_m('tv_alexnet_tuned'):.1f} (3.6M)"
+    assert md1["Mollahosseini et al. 2017, AlexNet †"]["Params (M)"] == "(61M)"
     t2 = measured(lines(render_caf_table2(rows, "json")))  # another network: compared with CAF's ResNet-18
     assert {r["Method"] for r in t2} == {"BReG-NeXt-50 + CAF (Delta)"}
-    assert t2[0]["Valence (pub.)"] == pytest.approx(pub("caf", "2", "ours_resnet18", "afewva_rmse_valence"))
+    assert t2[0]["RMSE Valence (pub.)"] == pytest.approx(pub("caf", "2", "ours_resnet18", "afewva_rmse_valence"))
+    assert by_method(lines(render_caf_table2(rows, "json")))["Ours, ResNet-18"]["Source"] == NOT_RUN
 
 
 def test_caf_table4_margins_and_the_no_critic_baseline():
@@ -130,7 +193,7 @@ def test_caf_table4_margins_and_the_no_critic_baseline():
             caf_row("affectnet:/a", margin=None, paper="caf"), caf_row("affectnet:/a", margin="constant:0.3"),
             caf_row("affectnet:/a", "tv_alexnet_tuned", adversary="spheregan"),
             caf_row("affectnet:/a", "tv_alexnet_tuned", adversary="none")]
-    t4 = {(r["Method"], r["Metric"]): r for r in lines(render_caf_table4(rows, "json"))}
+    t4 = by_method(lines(render_caf_table4(rows, "json")))
     cases = {"ResNet-18 (torchvision) + CAF (Delta)": "ours_delta_resnet18",
              "ResNet-18 (torchvision) + CAF (constant kappa 0.2)": "ours_constant_kappa_resnet18",
              "AlexNet (tuned, CAF) + CAF (linear kappa' 0.1,0.005)": "ours_linear_kappa_alexnet_tuned",
@@ -138,12 +201,17 @@ def test_caf_table4_margins_and_the_no_critic_baseline():
              "AlexNet (tuned, CAF) + SphereGAN critic": "adversarial_alexnet_tuned_spheregan",
              "AlexNet (tuned, CAF) + AV loss, no critic": "adversarial_alexnet_tuned_no_critic"}
     for method, row in cases.items():
-        line = t4[(method, "SAGR")]
-        assert line["Source"] == MEASURED and (row, "SAGR") not in t4  # the paper's line is the run's
-        assert line["Arousal (diff.)"] == pytest.approx(0.75 - pub("caf", "4", row, "affectnet_sagr_arousal"))
-    assert t4[("ResNet-18 (torchvision) + CAF (constant kappa 0.3)", "RMSE")]["Valence (pub.)"] is None
-    assert t4[("adversarial_resnet18_gramnet", "RMSE")]["Source"] == NOT_RUN  # runnable now: --caf-adversary
-    assert t4[("ours_delta_alexnet_tuned", "RMSE")]["Source"] == NOT_RUN
+        line = t4[method]
+        assert line["Source"] == MEASURED and row_title("caf", row) not in t4  # the paper's line is the run's
+        assert line["SAGR Arousal (diff.)"] == pytest.approx(0.75 - pub("caf", "4", row, "affectnet_sagr_arousal"))
+    assert t4["ResNet-18 (torchvision) + CAF (constant kappa 0.3)"]["RMSE Valence (pub.)"] is None
+    assert t4["Adversarial, ResNet-18, GRAM-net critic"]["Source"] == NOT_RUN  # runnable now: --caf-adversary
+    assert t4[row_title("caf", "ours_delta_alexnet_tuned")]["Source"] == NOT_RUN
+    md = {r["Method"]: r for r in md_table(render_caf_table4(rows, "markdown"), "AffectNet")}
+    assert md["ResNet-18 (torchvision) + CAF (Delta) (a)"]["SAGR Arousal"] == "0.75 (0.84)"
+    assert md["ResNet-18 (torchvision) + CAF (constant kappa 0.3) (a)"]["RMSE Valence"] == "0.2500"  # not compared
+    assert md["Adversarial, ResNet-18, GRAM-net critic"]["SAGR Arousal"] == "(0.82)"  # runnable: no †
+    assert md["Hasani et al. 2020, BReG-NeXt †"]["Params (M)"] == "(3.1M)"
     # Table 4's ablations stay out of Table 1, whose ResNet-18 line is the Delta run
     assert {r["Method"] for r in measured(lines(render_caf_table1(rows, "json")))} == {
         "ResNet-18 (torchvision) + CAF (Delta)"}
@@ -178,3 +246,20 @@ def test_the_epoch_picked_on_the_evaluated_split_is_its_own_labelled_line():
     held, peeked = sorted(ours, key=lambda r: r["Accuracy (%)"])
     assert held["Accuracy (%)"] == pytest.approx(80.0) and "test-set maximum" not in held["Run"]
     assert peeked["Accuracy (%)"] == pytest.approx(83.0) and "test-set maximum" in peeked["Run"]
+
+
+def test_a_synth_stand_in_is_in_its_data_sets_table_and_never_compared():
+    """A smoke reproduction's run on synth standing in for RAF-DB: a line of DACL Table 1 (RAF-DB), labelled so,
+    compared with nothing and taking no published line; not a line of Table 2."""
+    rows = [evaluate_row("synth", "dacl", {"accuracy": 0.5}, model="tv_resnet18", budget="smoke", stands_for="rafdb")]
+    out = lines(render_dacl_table1(rows, "json"))
+    (ours,) = measured(out)
+    assert ours["Data"] == "RAF-DB" and "synth stand-in for RAF-DB" in ours["Run"]
+    assert ours["Accuracy (%)"] == pytest.approx(50.0) and ours["Accuracy (%) (pub.)"] is None
+    assert by_method(out)["DACL (ours)"]["Source"] == NOT_RUN  # the paper's line stays unfilled
+    md = render_dacl_table1(rows, "markdown")
+    shown = {r["Method"]: r["Accuracy (%)"] for r in md_table(md, "RAF-DB")}
+    assert shown["ResNet-18 (torchvision) + DACL (a)"] == "50.00" and shown["DACL (ours)"] == "(87.78)"
+    assert "(a) budget smoke, synth stand-in for RAF-DB, best, dacl, seed 0" in notes(md)
+    assert not any(n.startswith("Measured - published") for n in notes(md))
+    assert measured(lines(render_dacl_table2(rows, "json"))) == []

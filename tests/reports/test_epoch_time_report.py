@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bench.results import make_row
+from harness.results_store import make_row
 from reports.build import TABLES
 from reports.epoch_time import epoch_time_frame, render_epoch_time
 from reports.render import FORMATS

@@ -26,28 +26,13 @@ def assert_written(paths, name, tmp_path):
     assert pdf.stat().st_size > 5_000
 
 
-def test_fig3_bypass_functions(tmp_path):
-    needs_matplotlib()
-    paths = figures.bypass_functions(tmp_path)
-    assert_written(paths, "fig3_bypass", tmp_path)
-
-
-def test_fig3_pdf_is_reproducible(tmp_path):
+def test_fig3_bypass_functions_are_written_reproducibly(tmp_path):
     """No creation date in the PDF: the same figure gives the same bytes."""
     needs_matplotlib()
-    first = figures.bypass_functions(tmp_path / "a", params=((1.0, 0.0),))[1].read_bytes()
-    second = figures.bypass_functions(tmp_path / "b", params=((1.0, 0.0),))[1].read_bytes()
-    assert first == second
-
-
-def test_depth_curves_measured_and_published(tmp_path):
-    needs_matplotlib()
-    measured = pd.DataFrame([{"depth": d, "metric": m, "value": v + d / 1000, "source": "measured"}
-                             for d in (26, 50, 68)
-                             for m, v in (("affectnet_accuracy", 60.0), ("affectnet_rmse_valence", 0.25))])
-    frame = pd.concat([measured, figures.published_depth_points()])
-    paths = figures.depth_curves(frame, tmp_path)
-    assert_written(paths, "fig5_depth", tmp_path)
+    first = figures.bypass_functions(tmp_path, params=((1.0, 0.0),))
+    assert_written(first, "fig3_bypass", tmp_path)
+    second = figures.bypass_functions(tmp_path / "again", params=((1.0, 0.0),))
+    assert first[1].read_bytes() == second[1].read_bytes()
 
 
 def test_published_depth_points_hold_the_printed_numbers():
@@ -59,15 +44,10 @@ def test_published_depth_points_hold_the_printed_numbers():
     assert set(points.index.get_level_values("depth")) == {32, 50, 62}
 
 
-def test_complexity_curves_from_a_list_of_dicts(tmp_path):
-    needs_matplotlib()
-    rows = [{"depth": d, "quantity": q, "value": v * d, "source": "measured"}
-            for d in (26, 50) for q, v in (("params", 6e4), ("flops", 4e6), ("step_time_ms", 0.3))]
-    rows += figures.published_complexity_points().to_dict(orient="records")
-    paths = figures.complexity_curves(rows, tmp_path, name="cost")
-    assert_written(paths, "cost", tmp_path)
+def test_published_complexity_points_are_table2():
     table2 = figures.published_complexity_points()
     assert len(table2) == 16 and sorted(table2["depth"].unique()) == [26, 32, 38, 44, 50, 56, 62, 68]
+    assert set(table2["quantity"]) == {"params", "flops"} and set(table2["source"]) == {"published"}
 
 
 def test_kernel_bandwidth(tmp_path):
@@ -76,13 +56,6 @@ def test_kernel_bandwidth(tmp_path):
                           for k in range(6, 13) for impl, g in (("eager", 50), ("triton", 150), ("copy", 200))
                           for panel in ("forward", "backward")])
     assert_written(figures.kernel_bandwidth(frame, tmp_path), "kernel_bandwidth", tmp_path)
-
-
-def test_gradient_norms(tmp_path):
-    needs_matplotlib()
-    frame = pd.DataFrame([{"depth": d, "bypass": b, "ratio": r ** d} for d in (14, 50, 110)
-                          for b, r in (("identity", 1.0), ("scaled:lam=0.5", 1.1), ("adaptive", 1.01))])
-    assert_written(figures.gradient_norms(frame, tmp_path), "gradient_norms", tmp_path)
 
 
 def test_missing_columns_are_named(tmp_path):
@@ -148,7 +121,7 @@ def test_fig5_draws_published_beside_measured_on_one_scale(tmp_path, drawn):
     from reports import figure_data
 
     rows = [sweep_row(d) for d in (50, 32, 62)]
-    figures.depth_curves(figure_data.depth_results(rows), tmp_path)
+    assert_written(figures.depth_curves(figure_data.depth_results(rows), tmp_path), "fig5_depth", tmp_path)
     (fig,) = drawn
     axes = {ax.get_title(): ax for ax in fig.axes}
     acc = axes["AffectNet: accuracy"]
@@ -178,7 +151,7 @@ def test_complexity_lines_keep_configs_apart(tmp_path, drawn):
     from reports import figure_data
 
     rows = [sweep_row(d, batch_size=b, step_s=b / 1000 + d / 1e5) for b in (16, 128) for d in (50, 26, 38)]
-    figures.complexity_curves(figure_data.depth_cost(rows), tmp_path)
+    assert_written(figures.complexity_curves(figure_data.depth_cost(rows), tmp_path), "complexity_depth", tmp_path)
     (fig,) = drawn
     assert [ax.get_title() for ax in fig.axes] == ["parameters", "FLOPs", "training step time"]
     assert [ax.get_ylabel() for ax in fig.axes] == ["parameters (M)", "GFLOPs", "step time (ms)"]
@@ -197,8 +170,8 @@ def test_gradient_norm_panels_keep_their_order(tmp_path, drawn):
     needs_matplotlib()
     points = [{"depth": d, "bypass": b, "ratio": 1.5 ** d, "panel": f"batch norm: {bn}"}
               for bn in ("frozen", "batch") for b in ("identity", "adaptive") for d in (14, 50)]
-    figures.gradient_norms(points, tmp_path / "a")
-    figures.gradient_norms(points[::-1], tmp_path / "b")
+    assert_written(figures.gradient_norms(points, tmp_path), "gradient_norms", tmp_path)
+    figures.gradient_norms(points[::-1], tmp_path / "again")
     titles = [[ax.get_title() for ax in fig.axes] for fig in drawn]
     assert titles == [["batch norm: batch", "batch norm: frozen"]] * 2
     colours = [{k: line.get_color() for k, line in lines_by_label(ax).items()} for fig in drawn for ax in fig.axes]
@@ -215,8 +188,40 @@ def test_figures_name_device_commit_and_budget(tmp_path, drawn):
     gradflow = [{"depth": d, "bypass": "identity", "ratio": 1.0, "device": "cpu (x86_64)", "commit": "0123abc"}
                 for d in (14, 20)]
     figures.gradient_norms(gradflow, tmp_path, caption="batch 8, 8 px")
-    texts = [" ".join(t.get_text() for t in fig.texts) for fig in drawn]
+    texts = [" ".join(" ".join(t.get_text() for t in fig.texts).split()) for fig in drawn]
     for text in texts[:2]:
         assert "measured on NVIDIA H100" in text and "commit f00ba47" in text
     assert "2 epochs" in texts[0] and "batch 16" in texts[0]
     assert "measured on cpu (x86_64)" in texts[2] and "commit 0123abc" in texts[2] and "batch 8, 8 px" in texts[2]
+
+
+# --- read at print size (issue 21 item 3) ------------------------------------------------------------------
+
+def test_layout_problems_name_what_a_reader_trips_over():
+    needs_matplotlib()
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(8, 3))  # no layout engine to make room for what strays
+    left, _ = fig.subplots(1, 2)
+    for k in range(9):
+        left.plot([0, 1], [k, k], label=f"run {k}")
+    left.legend(loc="center")
+    left.set_title("tiny", fontsize=6)
+    left.text(0.1, 0.1, "one", transform=left.transAxes)
+    left.text(0.1, 0.1, "two\nlines", transform=left.transAxes)  # a text of several lines counts too
+    left.text(1.5, 0.5, "strays onto the next panel", transform=left.transAxes)
+    fig.text(0.99, 0.5, "runs off the edge")
+    problems = figures.layout_problems(fig)
+    assert "8.00 in wide (at most 7 in)" in problems and "'tiny' is 6 pt (at least 7 pt)" in problems
+    assert any(p.startswith("texts overlap") and "'one'" in p and "'two\\nlines'" in p for p in problems)
+    assert any(p.startswith("a legend of 9 entries") for p in problems)
+    assert any(p.startswith("the legend ['run 0', 'run 1'] ... lies over the panel") for p in problems)
+    assert "text 'strays onto the next panel' lies over the panel ''" in problems
+    assert "text 'runs off the edge' is cut off at the figure's edge" in problems
+
+    clean = Figure(figsize=(3, 2), layout="constrained")
+    ax = clean.subplots()
+    ax.plot([0, 10], [0, 1], label="a run")
+    ax.set(xlim=(2.5, 7.5), title="clean", xlabel="x", ylabel="y")  # labels of ticks out of view are not drawn
+    clean.legend(loc="outside right upper")
+    assert figures.layout_problems(clean) == []

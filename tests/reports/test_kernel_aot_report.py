@@ -3,7 +3,7 @@ newest row of a kernel replaces older ones, and `python -m reports` picks the fa
 
 import json
 
-from bench.results import ResultsStore, make_row
+from harness.results_store import ResultsStore, make_row
 from reports.build import TABLES, main
 from reports.kernel_aot import FIELDS, flat_rows, newest, render_kernel_aot
 from reports.render import FORMATS

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bench.results import make_row
+from harness.results_store import make_row
 from reports.kernel import meets_target, render_kernel
 from reports.render import FORMATS
 

@@ -14,7 +14,7 @@ import subprocess
 
 import pytest
 
-from bench.results import make_row
+from harness.results_store import make_row
 from reports.build import PAPER_TABLES, TABLES
 from reports.render import latex_escape, latex_packages, render
 
@@ -235,7 +235,7 @@ def test_every_table_has_synthetic_rows():
     assert set(rendered_tables()) == set(STEMS)
 
 
-_SPEC = re.compile(r"\\begin\{tabular\}\{([^}]*)\}")
+_SPEC = re.compile(r"\\begin\{(?:tabular|longtable)\}\{([^}]*)\}")
 
 
 def _check_structure(tex: str) -> None:
@@ -259,11 +259,13 @@ def _check_structure(tex: str) -> None:
         if not spec:
             continue
         columns = len(re.findall(r"[lcr]", spec.group(1)))
-        end = next(j for j in range(i, len(lines)) if lines[j].startswith(r"\end{tabular}"))
+        end = next(j for j in range(i, len(lines)) if re.match(r"\\end\{(tabular|longtable)\}", lines[j]))
         for row in lines[i + 1:end]:
             if row.endswith(r"\\"):
-                cells = len(re.split(r"(?<!\\)&", row))
-                assert cells == columns, f"{cells} cells, {columns} columns: {row}"
+                cells = re.split(r"(?<!\\)&", row)
+                spans = sum(int(m.group(1)) if (m := re.match(r"\s*\\multicolumn\{(\d+)\}", c)) else 1
+                            for c in cells)
+                assert spans == columns, f"{spans} cells, {columns} columns: {row}"
 
 
 def test_escapes_print_as_written_under_ot1():
@@ -294,15 +296,22 @@ def test_tabular_is_scaled_down_to_the_line_only_when_wider():
 @pytest.mark.parametrize("stem", STEMS)
 def test_structure(stem):
     tex = rendered_tables()[stem]
-    assert tex.count(r"\begin{tabular}") >= 1
+    assert tex.count(r"\begin{tabular}") + tex.count(r"\begin{longtable}") >= 1
     _check_structure(tex)
+
+
+# Each \\resizebox of a generated table reports its natural width and the line width to the log.
+MEASURE = (r"\let\reportsresizebox\resizebox" "\n"
+           r"\renewcommand{\resizebox}[3]{\sbox0{#3}\typeout{REPORTS-WIDTH \the\wd0{} \the\linewidth}"
+           r"\reportsresizebox{#1}{#2}{\usebox0}}" "\n")
 
 
 def _document(tables: dict[str, str]) -> str:
     packages = sorted({p for tex in tables.values() for p in latex_packages(tex)})
-    body = "\n\\clearpage\n".join(f"% --- {stem}\n{tex}" for stem, tex in tables.items())
+    body = "\n\\clearpage\n".join(f"% --- {stem}\n\\typeout{{REPORTS-TABLE {stem}}}\n{tex}"
+                                    for stem, tex in tables.items())
     return ("\\documentclass{article}\n\\usepackage[textwidth=7in]{geometry}\n"
-            + "".join(f"\\usepackage{{{p}}}\n" for p in packages)
+            + "".join(f"\\usepackage{{{p}}}\n" for p in packages) + MEASURE
             + "\\begin{document}\n" + body + "\\end{document}\n")
 
 
@@ -311,7 +320,25 @@ def overfull(log: str) -> list[float]:
     return [float(x) for x in re.findall(r"Overfull \\[hv]box \(([\d.]+)pt too", log)]
 
 
-def test_every_table_compiles_and_fits_seven_inches(tmp_path):
+def scales(log: str) -> dict[str, float]:
+    """Each table's print scale (1 at its natural size, line width / natural width when scaled down), the smallest
+    of a table's tabulars, by the stem the log names before it."""
+    out: dict[str, float] = {}
+    stem = None
+    for line in log.splitlines():
+        if line.startswith("REPORTS-TABLE "):
+            stem = line.split(" ", 1)[1]
+        elif line.startswith("REPORTS-WIDTH ") and stem is not None:
+            width, line_width = (float(x) for x in re.findall(r"([\d.]+)pt", line)[:2])
+            out[stem] = min(out.get(stem, 1.0), min(1.0, line_width / width))
+    return out
+
+
+# The smallest scale a table may print at: 0.8 of \small (9 pt) is 7.2 pt type, the least a reader can read.
+MIN_SCALE = 0.8
+
+
+def test_every_table_compiles_fits_and_reads_at_print_size(tmp_path):
     engine = shutil.which("pdflatex")
     if engine is None:
         pytest.skip("no LaTeX engine installed: test_structure checks the tables' structure")
@@ -322,5 +349,7 @@ def test_every_table_compiles_and_fits_seven_inches(tmp_path):
     log = (tmp_path / "tables.log").read_text(errors="replace")
     assert proc.returncode == 0, log[-3000:]
     assert not re.search(r"^! ", log, re.M), log[-3000:]
-    assert not re.search(r"(Missing character|LaTeX (Font )?Warning: .*undefined)", log), log[-3000:]
+    assert not re.search(r"(Missing character|LaTeX (Font )?Warning: .*undefined|Float too large)", log), log[-3000:]
     assert [x for x in overfull(log) if x > 1.0] == [], [line for line in log.splitlines() if "Overfull" in line]
+    small = {stem: round(scale, 2) for stem, scale in scales(log).items() if scale < MIN_SCALE}
+    assert small == {}, f"tables printed below {MIN_SCALE} of their size: {small}"

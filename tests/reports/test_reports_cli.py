@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.results import ResultsStore, make_row
+from harness.results_store import ResultsStore, make_row
 from reports.build import DEFAULT_OUT, caption, main
 
 ENV = {"device": "cpu", "git_commit": "abc123"}
@@ -101,7 +101,7 @@ def test_help_ends_with_examples(capsys):
     tail = out.rstrip().splitlines()
     examples = tail[tail.index("examples:") + 1:]
     assert exc.value.code == 0
-    assert 2 <= len(examples) <= 3 and all(line.strip().startswith("python -m reports") for line in examples)
+    assert 2 <= len(examples) <= 4 and all(line.strip().startswith("python -m reports") for line in examples)
     assert "--format" in out and "--out DIR" in out and "--out-dir" not in out
 
 

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.results import ResultsStore, format_rows, make_row
+from harness.results_store import ResultsStore, format_rows, make_row
 
 ROOT = Path(__file__).resolve().parents[2]
 
