@@ -25,15 +25,16 @@ import torch
 
 from breg_models import parse_bypass, resolve_names
 from breg_models.specs import TASKS
-from harness.cli import examples, int_list
+from harness.cli import ArgumentParser, data_spec, examples, int_at_least, int_list_of, non_negative_int, positive_int
 from harness.data_spec import SOURCES
 from reports.ablation import render_ablation
 from reports.render import FORMATS
 
-from .cli import run_main
+from .cli import check_data, run_main
 from .executor import add_executor_args, run_sweep
 from .paper_runs import CAF_TABLE4, method_options
 from .train_cell import train_cell
+from .training.runtime import check_bypass_impl
 
 COMMAND = "ablation"
 # preset -> (models, bypasses, reference bypass the others are tested against)
@@ -53,7 +54,7 @@ GPU_DEFAULTS = {"epochs": 10, "batch_size": 128, "image_size": 64, "synth_train"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n\n")[0], **examples(
+    p = ArgumentParser(prog="python -m bench.ablation", description=__doc__.split("\n\n")[0], **examples(
         "python -m bench.ablation --seeds 0 # Table 8 with one seed (on the CPU: a smoke run)",
         "python -m bench.ablation --preset table9 bregnet --device cuda --data affectnet:data/affectnet",
         "python -m bench.ablation --preset caf_table4 --device cuda --data affectnet:data/affectnet --executor ray",
@@ -61,18 +62,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--preset", nargs="+", choices=(*PRESETS, *METHOD_PRESETS), default=["table8"],
                    help="ablations to run, listed below (default table8)")
     p.add_argument("--models", nargs="+", help="override the presets' models (names or globs)")
-    p.add_argument("--seeds", type=int_list, default=[0, 1, 2], help="seeds per cell (default 0,1,2)")
+    p.add_argument("--seeds", type=int_list_of(non_negative_int), default=[0, 1, 2],
+                   help="seeds per cell (default 0,1,2)")
     p.add_argument("--task", choices=TASKS, default=None,
                    help="classes (accuracy) or valence and arousal (RMSE) (default categorical; caf_table4 is "
                         "dimensional only)")
-    p.add_argument("--data", default="synth", metavar="SPEC",
+    p.add_argument("--data", type=data_spec, default="synth", metavar="SPEC",
                    help="synth (built in, the default) or " + ", ".join(f"{s}:PATH" for s in SOURCES if s != "synth")
                    + " (README: Data on disk)")
-    p.add_argument("--epochs", type=int, default=None, help="training epochs per cell (CPU 1, GPU 10)")
-    p.add_argument("--batch-size", type=int, default=None, help="CPU default 32, GPU 128")
-    p.add_argument("--image-size", type=int, default=None, help="input side (CPU 32, GPU 64; caf_table4 at least 64)")
-    p.add_argument("--synth-train", type=int, default=None, help="synth training set size (CPU 256, GPU 20000)")
-    p.add_argument("--synth-val", type=int, default=None, help="synth validation set size (CPU 128, GPU 4000)")
+    p.add_argument("--epochs", type=positive_int, default=None, help="training epochs per cell (CPU 1, GPU 10)")
+    p.add_argument("--batch-size", type=int_at_least(2), default=None,
+                   help="at least 2 (batch norm); CPU default 32, GPU 128")
+    p.add_argument("--image-size", type=positive_int, default=None,
+                   help="input side (CPU 32, GPU 64; caf_table4 at least 64)")
+    p.add_argument("--synth-train", type=positive_int, default=None,
+                   help="synth training set size (CPU 256, GPU 20000)")
+    p.add_argument("--synth-val", type=positive_int, default=None, help="synth validation set size (CPU 128, GPU 4000)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="cpu, cuda or cuda:N (default cuda where there is one); cuda takes the GPU defaults")
     p.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off", help="autocast dtype (default off)")
@@ -91,11 +96,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def cells(args: argparse.Namespace) -> list[dict]:
-    if not args.seeds:
-        raise ValueError("--seeds needs at least one seed")
-    for name in ("epochs", "batch_size", "image_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
     out, seen = [], set()
     common = {k: getattr(args, k) for k in ("data", "epochs", "batch_size", "image_size", "device", "amp",
                                             "bypass_impl")}
@@ -166,7 +166,14 @@ def learned_bypass(state: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_sweep(args, cells(args), run_cell, COMMAND, render_ablation, desc="ablation cells")
+    return run_sweep(args, cells(args), run_cell, COMMAND, render_ablation, desc="ablation cells",
+                     preflight=lambda: preflight(args))
+
+
+def preflight(args: argparse.Namespace) -> None:
+    """Before the first cell (the device is checked by then): what every cell would fail on alike."""
+    check_bypass_impl(args.bypass_impl, torch.device(args.device))
+    check_data(args.data)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ counts (and the modules that import this one) work where fvcore is not installed
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 
 import torch
@@ -41,21 +42,31 @@ def count_params(model: nn.Module) -> dict:
 def count_flops(model: nn.Module, input_size: int = 64, by_stage: bool = False) -> dict:
     """MACs of one forward pass of one (3, input_size, input_size) image, by category, plus what fvcore
     could not count (``skipped_ops``, empty for every network of the zoo). The image is put on the model's
-    device, so a model whose fused shortcuts need CUDA is counted there."""
+    device, so a model whose fused shortcuts need CUDA is counted there. The count runs in one thread (a batch
+    of one gains nothing from more, and loses much when another process holds the cores), the caller's
+    thread count restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _count_flops(model.eval(), input_size, by_stage)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _count_flops(model: nn.Module, input_size: int, by_stage: bool) -> dict:
     from fvcore.nn import FlopCountAnalysis
 
-    model = model.eval()
     device = next(model.parameters(), torch.zeros(())).device
     x = torch.zeros(1, 3, input_size, input_size, device=device)
     shortcuts = {name: m for name, m in model.named_modules() if isinstance(m, Shortcut)}
-    shapes = _shortcut_shapes(model, shortcuts, x)
     analysis = FlopCountAnalysis(model, x)
     for op, handle in {**_elementwise_handles(), **_custom_op_handles()}.items():
         analysis.set_op_handle(op, handle)
     analysis.unsupported_ops_warnings(False)
     analysis.uncalled_modules_warnings(False)
     analysis.tracer_warnings("none")
-    by_op = analysis.by_module_and_operator()
+    with _recording_shapes(shortcuts) as shapes:  # fvcore's trace is the one forward pass
+        by_op = analysis.by_module_and_operator()
 
     cost = {name: shortcut_cost(*shapes[name], m.stride, m.bypass.kind) for name, m in shortcuts.items()}
 
@@ -99,7 +110,9 @@ def _stages(model: nn.Module, adjusted, total_macs: int) -> list[dict]:
     return rows
 
 
-def _shortcut_shapes(model: nn.Module, shortcuts: dict, x: torch.Tensor) -> dict:
+@contextlib.contextmanager
+def _recording_shapes(shortcuts: dict):
+    """Yields a dict that the forward passes run inside fill with each shortcut's (input, output) shape."""
     shapes = {}
     hooks = [
         m.register_forward_hook(lambda mod, args, out, name=name: shapes.__setitem__(
@@ -107,12 +120,10 @@ def _shortcut_shapes(model: nn.Module, shortcuts: dict, x: torch.Tensor) -> dict
         for name, m in shortcuts.items()
     ]
     try:
-        with torch.no_grad():
-            model(x)
+        yield shapes
     finally:
         for h in hooks:
             h.remove()
-    return shapes
 
 
 def _custom_op_handles() -> dict:

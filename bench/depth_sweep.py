@@ -19,15 +19,24 @@ import torch
 
 from breg_models import create_model
 from breg_models.specs import ARRANGEMENTS, TABLE2_DEPTHS, TASKS, depth_to_k
-from harness.cli import examples, int_list
+from harness.cli import (
+    ArgumentParser,
+    data_spec,
+    examples,
+    int_at_least,
+    int_list_of,
+    non_negative_int,
+    positive_int,
+)
 from harness.data_spec import SOURCES
 from reports.depth import render_depth_sweep
 from reports.render import FORMATS
 
-from .cli import run_main
+from .cli import check_data, run_main
 from .complexity import count_flops, count_params
 from .executor import add_executor_args, run_sweep
 from .train_cell import train_cell
+from .training.runtime import check_bypass_impl
 
 COMMAND = "depth_sweep"
 CPU_DEFAULTS = {"batch_size": 16, "steps": 2, "epochs": 1, "synth_train": 256, "synth_val": 128,
@@ -37,33 +46,37 @@ GPU_DEFAULTS = {"batch_size": 128, "steps": 50, "epochs": 0, "synth_train": 20_0
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.depth_sweep", description=__doc__.splitlines()[0], **examples(
+    p = ArgumentParser(prog="python -m bench.depth_sweep", description=__doc__.splitlines()[0], **examples(
         "python -m bench.depth_sweep --depths 26,32 --epochs 0 # cost only: parameters, FLOPs, step time",
         "python -m bench.depth_sweep --arrangements bregnext,resnet # and ResNet at the same depths",
         "python -m bench.depth_sweep --device cuda --data affectnet:data/affectnet --epochs 10 --amp bf16"))
-    p.add_argument("--depths", type=int_list, default=list(TABLE2_DEPTHS), help="depths 6k+8 (default 26..68)")
+    p.add_argument("--depths", type=int_list_of(positive_int), default=list(TABLE2_DEPTHS),
+                   help="depths 6k+8 (default 26..68)")
     p.add_argument("--arrangements", default="bregnext",
                    help=f"comma-separated, of {', '.join(ARRANGEMENTS)} (default bregnext)")
     p.add_argument("--task", choices=TASKS, default="categorical",
                    help="classes (accuracy) or valence and arousal (RMSE) (default categorical)")
-    p.add_argument("--data", default="synth", metavar="SPEC",
+    p.add_argument("--data", type=data_spec, default="synth", metavar="SPEC",
                    help="synth (built in, the default) or " + ", ".join(f"{s}:PATH" for s in SOURCES if s != "synth")
                    + " (README: Data on disk)")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--epochs", type=non_negative_int, default=None,
                    help="training epochs per depth for the accuracy/RMSE columns (0: cost only; CPU default 1)")
-    p.add_argument("--image-size", type=int, default=None, help="training and timing input side (CPU 32, GPU 64)")
-    p.add_argument("--flops-input-size", type=int, default=64, help="input side for FLOPs (default 64, as Table 2)")
-    p.add_argument("--batch-size", type=int, default=None, help="CPU default 16, GPU 128")
-    p.add_argument("--steps", type=int, default=None, help="timed training steps per depth (CPU 2, GPU 50)")
-    p.add_argument("--synth-train", type=int, default=None, help="synth training set size (CPU 256)")
-    p.add_argument("--synth-val", type=int, default=None, help="synth validation set size (CPU 128)")
+    p.add_argument("--image-size", type=positive_int, default=None,
+                   help="training and timing input side (CPU 32, GPU 64)")
+    p.add_argument("--flops-input-size", type=int_at_least(8), default=64,
+                   help="input side for FLOPs, at least 8 (default 64, as Table 2)")
+    p.add_argument("--batch-size", type=int_at_least(2), default=None,
+                   help="at least 2 (batch norm); CPU default 16, GPU 128")
+    p.add_argument("--steps", type=positive_int, default=None, help="timed training steps per depth (CPU 2, GPU 50)")
+    p.add_argument("--synth-train", type=positive_int, default=None, help="synth training set size (CPU 256)")
+    p.add_argument("--synth-val", type=positive_int, default=None, help="synth validation set size (CPU 128)")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="cpu, cuda or cuda:N (default cuda where there is one); cuda takes the GPU defaults")
     p.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off", help="autocast dtype (default off)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument("--bypass-impl", default="eager", choices=("eager", "compile", "triton", "auto"),
                    help="how the bypass runs (default eager; triton needs CUDA)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and data order (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the weights and data order (default 0)")
     p.add_argument("--format", choices=FORMATS, default="markdown", help="table format (default markdown)")
     p.add_argument("--out", help="write the table here instead of stdout")
     add_executor_args(p, default_results="results/depth_sweep.jsonl")
@@ -82,11 +95,6 @@ def cells(args: argparse.Namespace) -> list[dict]:
             raise ValueError(f"unknown arrangement {a!r}; choose from: {', '.join(ARRANGEMENTS)}")
     for depth in args.depths:
         depth_to_k(depth)
-    for name in ("batch_size", "steps", "image_size", "flops_input_size"):
-        if getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.epochs < 0:
-        raise ValueError("--epochs must be 0 or more")
     common = {k: getattr(args, k) for k in ("task", "data", "epochs", "image_size", "flops_input_size",
                                             "batch_size", "steps", "device", "amp", "channels_last",
                                             "bypass_impl", "seed")}
@@ -130,7 +138,15 @@ def _train(config: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return run_sweep(args, cells(args), run_cell, COMMAND, render_depth_sweep, desc="depths")
+    return run_sweep(args, cells(args), run_cell, COMMAND, render_depth_sweep, desc="depths",
+                     preflight=lambda: preflight(args))
+
+
+def preflight(args: argparse.Namespace) -> None:
+    """Before the first cell (the device is checked by then): what every cell would fail on alike."""
+    check_bypass_impl(args.bypass_impl, torch.device(args.device))
+    if args.epochs:  # only training reads the data
+        check_data(args.data)
 
 
 if __name__ == "__main__":

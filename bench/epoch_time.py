@@ -45,8 +45,17 @@ from bench.training.distributed import Dist
 from bench.training.method import MethodContext
 from bench.training.plain import Plain
 from bench.training.runtime import AMP, check_bypass_impl, resolve_device, set_determinism
-from harness.cli import UsageError, check_output_path, examples, write_output
-from harness.results_store import ResultsStore
+from harness.cli import (
+    ArgumentParser,
+    UsageError,
+    check_output_path,
+    examples,
+    int_at_least,
+    non_negative_int,
+    open_store,
+    positive_int,
+    write_output,
+)
 from reports.epoch_time import AFFECTNET_EPOCH, IMPL_ORDER, render_epoch_time
 from reports.render import FORMATS
 
@@ -62,7 +71,7 @@ STEP_POOL = 16_384  # images a step budget draws its batches from
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.epoch_time", description=__doc__.split("\n\n")[0], **examples(
+    p = ArgumentParser(prog="python -m bench.epoch_time", description=__doc__.split("\n\n")[0], **examples(
         "python -m bench.epoch_time # GPU: Table 1's six networks; CPU: a one-batch smoke run",
         "python -m bench.epoch_time --models bregnext50 --bypass-impls eager,triton --epoch-size fer2013",
         "python -m bench.epoch_time --models bregnext50 --epochs 2 # two whole epochs, after one untimed"))
@@ -72,14 +81,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "default: eager,compile,triton; CPU: eager)")
     p.add_argument("--epoch-size", default=None, help=" | ".join(f"{k} ({v:,})" for k, v in EPOCH_SIZES.items())
                    + " | a number of images (GPU default: affectnet; CPU: 64)")
-    p.add_argument("--batch-size", type=int, default=128, help="images per step (default 128)")
-    p.add_argument("--steps", type=int, default=None, help="timed steps the epoch is extrapolated from (GPU "
+    p.add_argument("--batch-size", type=int_at_least(2), default=128,
+                   help="images per step, at least 2 (batch norm; default 128)")
+    p.add_argument("--steps", type=positive_int, default=None, help="timed steps the epoch is extrapolated from (GPU "
                                                            "default 100, CPU 1)")
-    p.add_argument("--warmup-steps", type=int, default=None, help="untimed steps first: compilation, autotuning "
+    p.add_argument("--warmup-steps", type=non_negative_int, default=None,
+                   help="untimed steps first: compilation, autotuning "
                                                                   "(GPU default 200, CPU 1)")
-    p.add_argument("--epochs", type=int, default=None, help="time this many whole epochs instead of a step budget")
-    p.add_argument("--warmup", type=int, default=None, help="with --epochs: untimed epochs first (default 1)")
-    p.add_argument("--image-size", type=int, default=64, help="input side (default 64)")
+    p.add_argument("--epochs", type=positive_int, default=None,
+                   help="time this many whole epochs instead of a step budget")
+    p.add_argument("--warmup", type=non_negative_int, default=None,
+                   help="with --epochs: untimed epochs first (default 1)")
+    p.add_argument("--image-size", type=positive_int, default=64, help="input side (default 64)")
     p.add_argument("--amp", choices=tuple(AMP), default=None, help="GPU default bf16, CPU off")
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="GPU default on, CPU off")
@@ -87,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-data-row", action="store_true", help="skip the data-pipeline-only timing row")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
                    help="cpu or cuda (default cuda where there is one); sets the defaults above")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the images (default 0)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the weights and the images (default 0)")
     p.add_argument("--format", choices=FORMATS, default="markdown", help="format of the printed table")
     p.add_argument("--out", default=None, help="write the table here instead of stdout")
     add_executor_args(p, default_results="results/epoch_time.jsonl")
@@ -96,7 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _settle(args, device: torch.device) -> None:
     check_output_path(args.out, "--out")
-    check_output_path(args.results, "--results")
     full_epochs = args.epochs is not None
     if full_epochs and (args.steps is not None or args.warmup_steps is not None):
         raise UsageError("--epochs times whole epochs, --steps/--warmup-steps a step budget: give one or the other")
@@ -117,14 +129,8 @@ def _settle(args, device: torch.device) -> None:
         args.n_images = int(size)
     except ValueError:
         raise UsageError(f"--epoch-size must be affectnet, fer2013 or a number, not {args.epoch_size!r}") from None
-    for name in ("n_images", "batch_size", "image_size", "epochs" if full_epochs else "steps"):
-        if getattr(args, name) < 1:
-            raise UsageError(f"--{name.replace('_', '-').replace('n-images', 'epoch-size')} must be at least 1")
-    for name in ("warmup",) if full_epochs else ("warmup_steps",):
-        if getattr(args, name) < 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 0")
-    if not full_epochs and min(args.batch_size, args.n_images) < 2:
-        raise UsageError("a step needs a batch of at least 2 images (BatchNorm)")
+    if args.n_images < 2:
+        raise UsageError(f"--epoch-size must be at least 2 images (a batch norm step), got {args.epoch_size}")
 
 
 def _sync(device: torch.device) -> None:
@@ -222,13 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
     _settle(args, device)
-    if device.type != "cuda":
-        print("epoch_time: no CUDA device in use: the epoch-time target (bregnext50 >= 20,000 images/s, "
-              "H100) needs --device cuda; timing a small CPU epoch instead (rows say device cpu)",
-              file=sys.stderr)
     todo = cells(args, device)
-    result = run_cells(todo, run_cell, ResultsStore(args.results), COMMAND,
-                       needs_gpu=lambda c: c["device"] == "cuda", desc="configs", **executor_kwargs(args))
+
+    def cpu_notice() -> None:  # said once there is something to time, after every check
+        if device.type != "cuda":
+            print("epoch_time: no CUDA device in use: the epoch-time target (bregnext50 >= 20,000 images/s, "
+                  "H100) needs --device cuda; timing a small CPU epoch instead (rows say device cpu)",
+                  file=sys.stderr)
+
+    result = run_cells(todo, run_cell, open_store(args.results), COMMAND, needs_gpu=lambda c: c["device"] == "cuda",
+                       desc="configs", preflight=cpu_notice, **executor_kwargs(args))
     if result.finished:
         write_output(render_epoch_time(result.finished, args.format), args.out)
     result.raise_for_failures()

@@ -19,11 +19,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from harness.cli import UsageError, check_device_here, check_output_path, examples, write_output
+from harness.cli import (
+    DEVICES,
+    ArgumentParser,
+    UsageError,
+    check_device_here,
+    check_output_path,
+    device_name,
+    examples,
+    open_store,
+    write_output,
+)
 from harness.data_spec import SOURCES, parse_spec
 from harness.results_store import ResultsStore, format_rows, make_row
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_weights, read_train_checkpoint
 from .cli import add_output_args, run_main
 from .data import SPLITS, Dataset
 
@@ -49,15 +59,17 @@ def evaluate_config(train_config: dict, split: str = "val", checkpoint: str = "b
 
 def evaluation_metrics(model: nn.Module, dataset: Dataset, task: str, device, *, batch_size: int = 128,
                        amp: str = "off", channels_last: bool = False, num_classes: int | None = None,
-                       transform=None) -> dict:
+                       transform=None, predictions: torch.Tensor | None = None) -> dict:
     """Every metric of `metrics.evaluate` on ``dataset``, plus what a paper's per-class tables and confusion
-    figures need (categorical) or the error histograms (dimensional)."""
+    figures need (categorical) or the error histograms (dimensional). ``predictions``: the model's outputs on
+    ``dataset`` where they were made already (the model is then not run)."""
     from metrics import AbsentClassWarning, confusion_matrix, evaluate, precision_recall_f1
     from metrics.dimensional import DIMENSIONS
 
     from .training.inputs import predict
 
-    pred = predict(model, dataset, torch.device(device), batch_size, amp, channels_last, transform)
+    pred = predictions if predictions is not None else predict(model, dataset, torch.device(device), batch_size, amp,
+                                                               channels_last, transform)
     truth = dataset.targets(task).cpu().numpy()
     if task == "dimensional":
         values = pred.numpy()
@@ -82,21 +94,6 @@ def evaluation_metrics(model: nn.Module, dataset: Dataset, task: str, device, *,
     return row
 
 
-def read_train_checkpoint(path: str | Path, device="cpu") -> dict:
-    """The checkpoint at ``path``, or a one-line error where it is missing or not one `bench.train` wrote."""
-    path = Path(path)
-    if path.is_dir():
-        raise UsageError(f"{path}: is a folder, not a checkpoint file")
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {path}")
-    ckpt = load_checkpoint(path, map_location=device)
-    config = ckpt.get("config")
-    if not isinstance(ckpt.get("model"), dict) or not isinstance(config, dict) or not {
-            "model", "task", "data", "image_size", "seed"} <= set(config):
-        raise UsageError(f"{path}: not a bench.train checkpoint (it holds no run config and model weights)")
-    return ckpt
-
-
 def _load_model(config: dict, path: Path, device: torch.device) -> nn.Module:
     """The network ``config`` builds, with the weights of the checkpoint at ``path`` (which must be its run's)."""
     from breg_models import create_model, parse_bypass
@@ -114,24 +111,18 @@ def _load_model(config: dict, path: Path, device: torch.device) -> nn.Module:
     model = create_model(config["model"], task=config["task"], bypass=bypass, bypass_params=params,
                          num_classes=config.get("num_classes") if config["task"] == "categorical" else None,
                          bypass_impl=impl).to(device)
-    try:
-        keys = model.load_state_dict(ckpt["model"], strict=False)
-        detail = (f"{len(keys.missing_keys)} tensors missing, {len(keys.unexpected_keys)} unexpected, e.g. "
-                  f"{(keys.missing_keys + keys.unexpected_keys)[0]}") if keys.missing_keys or keys.unexpected_keys \
-            else ""
-    except RuntimeError as exc:  # a tensor of another shape
-        detail = str(exc).strip().splitlines()[-1].strip()[:160]
-    if detail:
-        raise UsageError(f"{path} is from a different model: its weights do not fit {config['model']} ({detail})")
+    load_weights(model, ckpt["model"], path, config["model"])
     if config.get("channels_last"):
         model = model.to(memory_format=torch.channels_last)
     return model
 
 
 def evaluate_run(train_config: dict, checkpoint: str | Path, splits=("val",), store: ResultsStore | None = None,
-                 device="cpu", *, force: bool = False, cache_dir: str | None = None) -> list[dict]:
+                 device="cpu", *, force: bool = False, cache_dir: str | None = None, validated=None) -> list[dict]:
     """Rows of ``checkpoint`` (a run of ``train_config``) on each split, appended to ``store``; a split whose row
-    the store already holds is not evaluated again unless ``force``.
+    the store already holds is not evaluated again unless ``force``. ``validated``
+    (`bench.training.loop.Validated`): the validation split's predictions by the weights of the checkpoints it
+    names, made at the end of training; for those the val row comes from them, not from a second pass.
 
     The config's batch size, amp and channels_last are kept (fp16 autocast only on CUDA, fp32 elsewhere);
     ``checkpoint`` is recorded as "best" or "last" for a run's own best.pt / last.pt, else as its path."""
@@ -145,7 +136,8 @@ def evaluate_run(train_config: dict, checkpoint: str | Path, splits=("val",), st
     label = {"best.pt": "best", "last.pt": "last", "best_val.pt": "best_val"}.get(path.name, str(checkpoint))
     configs = {split: evaluate_config(train_config, split, label) for split in splits}
     stored = {} if force or store is None else {s: row for s in splits if (row := store.done(COMMAND, configs[s]))}
-    model = _load_model(config, path, device) if len(stored) < len(splits) else None
+    made = {"val": validated} if validated is not None and path.name in validated.checkpoints else {}
+    model = _load_model(config, path, device) if set(splits) - set(stored) - set(made) else None
     amp = config.get("amp", "off")
     if amp == "fp16" and device.type != "cuda":
         amp = "off"
@@ -154,15 +146,17 @@ def evaluate_run(train_config: dict, checkpoint: str | Path, splits=("val",), st
         if split in stored:
             rows.append(stored[split])
             continue
-        dataset = load_split(config, split, cache_dir)
+        reuse = made.get(split)
+        dataset = reuse.dataset if reuse else load_split(config, split, cache_dir)
         if config["task"] == "categorical" and dataset.num_classes != config["num_classes"]:
             raise UsageError(f"{config['data']} has {dataset.num_classes} classes, the network "
                              f"{config['num_classes']}")
         start = time.perf_counter()
         metrics = evaluation_metrics(model, dataset, config["task"], device, batch_size=config.get("batch_size") or 128,
                                      amp=amp, channels_last=bool(config.get("channels_last")),
-                                     num_classes=config.get("num_classes"), transform=input_transform(config))
-        seconds = time.perf_counter() - start
+                                     num_classes=config.get("num_classes"), transform=input_transform(config),
+                                     predictions=reuse.predictions if reuse else None)
+        seconds = reuse.seconds if reuse else time.perf_counter() - start
         row = make_row(COMMAND, configs[split], metrics, {"eval_s": seconds, "images_per_s": len(dataset) / seconds})
         if store is not None:
             store.append(row)
@@ -170,19 +164,43 @@ def evaluate_run(train_config: dict, checkpoint: str | Path, splits=("val",), st
     return rows
 
 
+def evaluation_data(own: str, given: str | None, checkpoint: str | Path) -> str:
+    """The data a checkpoint is evaluated on: the user's ``given`` spec (--data), else the run's ``own`` (the
+    config's of ``checkpoint``), whose path must be what the data set is read from (FER2013's .csv or a folder
+    holding fer2013.csv, the other sets' folders), so that a checkpoint cannot make the run read any other file."""
+    if given:
+        parse_spec(given)
+        return given
+    name, path = parse_spec(own)
+    if path is None:
+        return own
+    where = Path(path)
+    if name == "fer2013":
+        fits, kind = (where.is_file() and where.suffix.lower() == ".csv") or (where / "fer2013.csv").is_file(), \
+            "FER2013's .csv file or a folder holding fer2013.csv"
+    else:
+        fits, kind = where.is_dir(), f"a {name} folder"
+    if not fits:
+        found = "is not here" if not where.exists() else f"is not {kind}"
+        raise UsageError(f"{checkpoint}: its config's data {path} {found}: give --data {name}:PATH for its copy here")
+    return own
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m bench.evaluate", description=__doc__.split("\n\n")[0], **examples(
+    p = ArgumentParser(prog="python -m bench.evaluate", description=__doc__.split("\n\n")[0], **examples(
         "python -m bench.evaluate checkpoints/RUN/best.pt # its val split, on the run's own data",
         "python -m bench.evaluate checkpoints/RUN/best.pt --data affectnet:/data/copy # another copy of AffectNet",
         "python -m bench.evaluate checkpoints/RUN/last.pt --splits val,test --format json # rows as JSON lines"))
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="best.pt or last.pt of a bench.train run")
     p.add_argument("--data", default=None, metavar="SPEC",
-                   help="default: the run's own; or synth, " + ", ".join(f"{s}:PATH" for s in SOURCES if s != "synth")
-                   + " (the same kind of data, e.g. another copy)")
+                   help="synth, " + ", ".join(f"{s}:PATH" for s in SOURCES if s != "synth") + " (the same kind of "
+                   "data, e.g. another copy); default: the run's own as its checkpoint's config names it, which must "
+                   "then be that data set's folder or FER2013's .csv (a checkpoint from elsewhere names no other "
+                   "file; give --data for its copy here)")
     p.add_argument("--splits", default="val", metavar="SPLIT[,SPLIT...]",
                    help=f"comma-separated, of: {', '.join(SPLITS)} (AffectNet and Aff-Wild have no public test)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="cpu, cuda or cuda:N (default: cuda where there is one)")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help=f"{DEVICES} (default auto: cuda where there is one)")
     p.add_argument("--cache-dir", default=None, metavar="DIR",
                    help="the decoded cache of file-backed data sets (default $BREG_CACHE_DIR or ~/.cache/breg-harness)")
     add_output_args(p, COMMAND, "reports.evaluation", "evaluate splits whose rows are already in the store again")
@@ -195,14 +213,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     check_output_path(args.results, "--results")
     check_output_path(args.out, "--out")
-    check_device_here(args.device)
+    device = check_device_here(args.device)
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
     config = read_train_checkpoint(args.checkpoint)["config"]
-    if args.data:
-        parse_spec(args.data)
-        config = {**config, "data": args.data}
-    store = ResultsStore(args.results) if args.results else None
-    rows = evaluate_run(config, args.checkpoint, splits, store, args.device, force=args.force,
+    config = {**config, "data": evaluation_data(config["data"], args.data, args.checkpoint)}
+    store = open_store(args.results)
+    rows = evaluate_run(config, args.checkpoint, splits, store, device, force=args.force,
                         cache_dir=args.cache_dir)
     if args.format in ("json", "csv"):
         text = format_rows(rows, args.format)

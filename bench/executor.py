@@ -33,7 +33,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from harness.cli import UsageError, check_device_here, check_output_path
+from harness.cli import UsageError, check_device_here, check_output_path, non_negative_int, open_store
 from harness.results_store import ResultsStore, make_row, run_id
 
 from .data.dataset import DataError
@@ -92,7 +92,7 @@ def add_executor_args(parser: argparse.ArgumentParser, default_results: str | No
                    help="run cells in this process (local) or as Ray tasks (needs the 'ray' extra)")
     g.add_argument("--ray-address", metavar="ADDR",
                    help="Ray cluster to join, e.g. ray://head:10001 or auto (default: start a local Ray)")
-    g.add_argument("--retries", type=int, default=1, metavar="N",
+    g.add_argument("--retries", type=non_negative_int, default=1, metavar="N",
                    help="times a failing cell is retried before it is reported as failed (default 1)")
 
 
@@ -110,12 +110,15 @@ def executor_kwargs(args: argparse.Namespace) -> dict:
 def run_cells(cells: Iterable[dict], fn: CellFn, store: ResultsStore | None, command: str, *,
               executor: str = "local", ray_address: str | None = None, retries: int = 1, force: bool = False,
               needs_gpu: bool | Callable[[dict], bool] = False, desc: str | None = None,
-              ray_init_kwargs: dict | None = None) -> SweepResult:
+              ray_init_kwargs: dict | None = None, preflight: Callable[[], None] | None = None) -> SweepResult:
     """Run ``fn`` on every cell not yet in ``store``; append each row as it finishes.
 
     ``fn`` must be a module-level function (Ray pickles it) taking the cell's config and returning its
     metrics, or (metrics, timings). ``needs_gpu`` (a bool, or a function of the config) decides whether a
     Ray task asks for a GPU. ``ray_init_kwargs`` go to ``ray.init`` (e.g. ``num_cpus`` for a local test).
+    ``preflight`` runs once before the first cell, only when a cell must run: the sweep's checks of what its
+    cells would read or write (data files, folders), so a bad one costs no cell's work and a finished sweep
+    is served without them.
     """
     if executor not in EXECUTORS:
         raise ValueError(f"unknown executor {executor!r}; choose one of: {', '.join(EXECUTORS)}")
@@ -138,6 +141,9 @@ def run_cells(cells: Iterable[dict], fn: CellFn, store: ResultsStore | None, com
             todo.append(i)
     if todo and store is not None:  # a store that cannot take rows fails now, not after the first cell's work
         check_output_path(store.path, "--results")
+    if todo and preflight is not None:
+        preflight()
+    labels = _labels(cells)
     bar = tqdm(total=len(cells), initial=result.skipped, desc=desc or command, unit="cell", disable=None,
                file=sys.stderr)
     gpu = needs_gpu if callable(needs_gpu) else (lambda _config: bool(needs_gpu))
@@ -164,8 +170,12 @@ def run_cells(cells: Iterable[dict], fn: CellFn, store: ResultsStore | None, com
         bar.update()
         if bar.disable:  # not a terminal (a log, CI): a line per cell instead of the bar
             settled = result.ran + result.skipped + len(result.failures)
-            print(f"{command}: {settled}/{len(cells)} cells, {_short(cells[i])} done in {seconds:.1f} s",
-                  file=sys.stderr)
+            print(f"{command}: {settled}/{len(cells)} cells, {labels[i]} done in {seconds:.1f} s", file=sys.stderr)
+
+    def starting(i: int) -> None:
+        """A line as a cell starts where no bar shows it running: a cell can take minutes."""
+        if bar.disable:
+            print(f"{command}: running {labels[i]}", file=sys.stderr)
 
     def failed(i: int, attempt: int, exc_text: str) -> bool:
         """Report one failed attempt; True if the cell gets another."""
@@ -196,8 +206,8 @@ def run_cells(cells: Iterable[dict], fn: CellFn, store: ResultsStore | None, com
     try:
         deferred: list[int] = []
         if executor == "local":
-            _run_local(claimed(todo, deferred), cells, fn, finish, failed)
-            _run_local(claimed(deferred, None), cells, fn, finish, failed)
+            _run_local(claimed(todo, deferred), cells, fn, finish, failed, starting)
+            _run_local(claimed(deferred, None), cells, fn, finish, failed, starting)
         else:
             with contextlib.ExitStack() as held:  # Ray runs the cells at once: claim them all before submitting
                 mine = []
@@ -212,8 +222,9 @@ def run_cells(cells: Iterable[dict], fn: CellFn, store: ResultsStore | None, com
     return result
 
 
-def _run_local(todo: Iterable[int], cells, fn, finish, failed) -> None:
+def _run_local(todo: Iterable[int], cells, fn, finish, failed, starting) -> None:
     for i in todo:
+        starting(i)
         attempt = 1
         while True:
             start = time.perf_counter()
@@ -368,16 +379,25 @@ def _short(config: dict) -> str:
     return ",".join(f"{k}={v}" for k, v in config.items())
 
 
+def _labels(cells: list[dict]) -> list[str]:
+    """Each cell named by what sets it apart from the sweep's other cells (its whole config where nothing
+    does): progress lines a reader can scan, not every shared setting again."""
+    keys = [k for k in dict.fromkeys(k for c in cells for k in c)
+            if len({repr(c.get(k)) for c in cells}) > 1]
+    return [_short({k: c[k] for k in keys if k in c} if keys else c) for c in cells]
+
+
 def run_sweep(args: argparse.Namespace, cells: list[dict], fn: CellFn, command: str,
-              render: Callable[[list[dict], str], str], desc: str) -> int:
+              render: Callable[[list[dict], str], str], desc: str, preflight: Callable[[], None] | None = None) -> int:
     """The body of a sweep's main: run the cells (a cell whose config says device 'cuda' asks for a GPU),
-    print the table of every finished row through ``render``, then report failed cells in one line."""
+    print the table of every finished row through ``render``, then report failed cells in one line.
+    ``preflight`` as for `run_cells`."""
     from harness.cli import write_output
 
     check_output_path(args.out, "--out")  # before the cells, not after them
-    result = run_cells(cells, fn, ResultsStore(args.results), command,
+    result = run_cells(cells, fn, open_store(args.results), command,
                        needs_gpu=lambda c: str(c.get("device", "cpu")).startswith("cuda"), desc=desc,
-                       **executor_kwargs(args))
+                       preflight=preflight, **executor_kwargs(args))
     if result.finished:
         write_output(render(result.finished, args.format), args.out)
     result.raise_for_failures()

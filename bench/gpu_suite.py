@@ -11,9 +11,10 @@ next one still runs; the exit status is 1 if any failed):
 - epoch_time: ``bench.epoch_time`` for the six Table 1 networks with its step budgets (bregnext50 first,
   so a step cut short by its limit still has the target's network).
 
-Rows go to ``OUT/<device slug>/`` (``results/h100-80gb-hbm3/kernel.jsonl``, ``epoch_time.jsonl``, each
+Rows go to ``OUT_DIR/<device slug>/`` (``results/h100-80gb-hbm3/kernel.jsonl``, ``epoch_time.jsonl``, each
 stored as its case or cell finishes), beside each step's log, the JUnit XML, ``report.md`` (the tables of
-`reports.kernel` and `reports.epoch_time`, also printed) and ``suite.json`` (what each step did). A rerun
+`reports.kernel` and `reports.epoch_time`, also printed, or written to ``--out FILE`` as every entry point's
+``--out`` is a file) and ``suite.json`` (what each step did). A rerun
 skips the kernel cases and epoch-time cells already stored unless ``--force``. Without CUDA it stops at
 once, in one line.
 """
@@ -32,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from harness.cli import UsageError, check_output_path, choice_list, examples
+from harness.cli import UsageError, check_output_path, choice_list, examples, write_output
 
 from .cli import run_main
 
@@ -212,8 +213,11 @@ def build_parser() -> argparse.ArgumentParser:
         "python -m bench.gpu_suite # all steps; rows under results/<device>/",
         "python -m bench.gpu_suite --skip tests --limit epoch_time=300 --force # the benchmarks, rerun, more time",
         "python -m reports results/h100-80gb-hbm3/*.jsonl # the tables again, from the stored rows"))
-    p.add_argument("--out", default="results", metavar="DIR",
+    p.add_argument("--out-dir", default="results", metavar="DIR",
                    help="results folder; rows go to DIR/<device slug>/ (default results)")
+    p.add_argument("--out", default="-", metavar="FILE",
+                   help="file for the report's tables, as in every entry point ('-' = stdout, the default); "
+                        "report.md beside the rows holds them too")
     p.add_argument("--skip", type=choice_list(STEPS), default=[], metavar="STEPS",
                    help=f"comma-separated steps to leave out: {', '.join(STEPS)}")
     p.add_argument("--limit", type=_limits, default={}, metavar="STEP=S,...",
@@ -228,9 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.limits = {**LIMITS, **args.limit}
-    check_output_path(Path(args.out) / "kernel.jsonl", "--out")
+    if Path(args.out).is_dir():  # --out named the folder before --out-dir did
+        raise UsageError(f"--out {args.out}: is a folder; --out names the report's file, --out-dir the results "
+                         "folder")
+    check_output_path(args.out, "--out")
+    check_output_path(Path(args.out_dir) / "kernel.jsonl", "--out-dir")
     name = cuda_device_name()
-    folder = (Path(args.out) / device_slug(name)).resolve()
+    folder = (Path(args.out_dir) / device_slug(name)).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     todo = [s for s in STEPS if s not in args.skip]
     if "tests" in todo:  # a report from an earlier run must not pass for this one's
@@ -249,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         text = reports_text(folder)
         (folder / "report.md").write_text(text)
-        print(text)
+        write_output(text, args.out)
     except Exception as exc:  # the rows stay stored; only the printing failed
         outcomes.append(Outcome("report", "failed", time.monotonic() - start, f"{type(exc).__name__}: {exc}"))
     summary = {"device": name, "folder": str(folder), "steps": [asdict(o) for o in outcomes],

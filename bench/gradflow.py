@@ -36,8 +36,18 @@ from breg_models import create_model, parse_bypass
 from breg_models.bypass import EQ8_KINDS, FUNCTIONS, Bypass
 from breg_models.network import units
 from breg_models.specs import depth_to_k
-from harness.cli import examples, int_list, write_output
-from harness.results_store import ResultsStore
+from harness.cli import (
+    ArgumentParser,
+    check_output_path,
+    examples,
+    int_at_least,
+    int_list_of,
+    non_negative_int,
+    open_store,
+    positive_float,
+    positive_int,
+    write_output,
+)
 from metrics.gradient_growth import fit_growth as fit_growth  # the fit of these rows, shared with reports.gradflow
 from reports.gradflow import render_gradflow
 from reports.render import FORMATS
@@ -186,25 +196,28 @@ def _log10_ratio(first: float, last: float) -> float:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.gradflow", description=__doc__.splitlines()[0], **examples(
+    p = ArgumentParser(prog="python -m bench.gradflow", description=__doc__.splitlines()[0], **examples(
         "python -m bench.gradflow --depths 14,50,110 --steps 0 # the README's figure: then python -m reports --figures",
         "python -m bench.gradflow --bypass identity scaled:lam=1.5 atan --bn frozen --dtype float64",
         "python -m bench.gradflow --format csv --out gradflow.csv # every default cell, the summary as CSV"))
     p.add_argument("--bypass", nargs="+", default=list(DEFAULT_BYPASSES), metavar="SPEC",
                    help="bypass kinds, e.g. scaled:lam=1.5 or adaptive:beta=0 (Eq. 8 from the Table 9 point; "
                    f"default: {' '.join(DEFAULT_BYPASSES)}); kinds: {', '.join(FUNCTIONS)}")
-    p.add_argument("--depths", type=int_list, default=list(DEFAULT_DEPTHS),
+    p.add_argument("--depths", type=int_list_of(positive_int), default=list(DEFAULT_DEPTHS),
                    help="BReG-NeXt depths 6k+8 (default 14,50,110,206,302)")
     p.add_argument("--bn", nargs="+", choices=BN_MODES, default=list(BN_MODES),
                    help="batch-norm modes to measure under (default: both)")
-    p.add_argument("--steps", type=int, default=3, help="optimiser steps on the fixed batch before the second "
+    p.add_argument("--steps", type=non_negative_int, default=3,
+                   help="optimiser steps on the fixed batch before the second "
                    "measurement; 0 measures at initialisation only (default 3)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default="adam", help="(default adam, as the paper)")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate of those steps (default 1e-3)")
-    p.add_argument("--input-size", type=int, default=8, help="square synthetic input side (default 8, for speed; "
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate of those steps (default 1e-3)")
+    p.add_argument("--input-size", type=int_at_least(4), default=8,
+                   help="square synthetic input side, at least 4 (default 8, for speed; "
                    "the slopes change little with it)")
-    p.add_argument("--batch", type=int, default=8, help="fixed batch size (default 8)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch (default 0)")
+    p.add_argument("--batch", type=int_at_least(2), default=8,
+                   help="fixed batch size, at least 2 (batch norm; default 8)")
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the weights and the batch (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float64 widens the range before the gradients of very deep cells overflow or underflow")
     p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (a Ray task then asks for a GPU)")
@@ -215,10 +228,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def make_cells(args: argparse.Namespace) -> list[dict]:
-    if args.steps < 0 or args.batch < 2 or args.input_size < 4 or args.lr <= 0:
-        raise ValueError("need --steps >= 0, --batch >= 2 (batch norm), --input-size >= 4 and --lr > 0")
-    if args.device.startswith("cuda") and not torch.cuda.is_available() and args.executor == "local":
-        raise ValueError(f"--device {args.device}: no CUDA device here")
     for depth in args.depths:
         depth_to_k(depth)
     bypasses = list(dict.fromkeys(args.bypass))
@@ -233,9 +242,9 @@ def make_cells(args: argparse.Namespace) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     cells = make_cells(args)
-    store = ResultsStore(args.results) if args.results else None
-    result = run_cells(cells, measure_cell, store, COMMAND, needs_gpu=lambda c: c["device"].startswith("cuda"),
-                       **executor_kwargs(args))
+    check_output_path(args.out, "--out")
+    result = run_cells(cells, measure_cell, open_store(args.results), COMMAND,
+                       needs_gpu=lambda c: c["device"].startswith("cuda"), **executor_kwargs(args))
     lost = sum(not row["metrics"][phase]["finite"] or not math.isfinite(row["metrics"][phase]["log10_grad_ratio"])
                for row in result.finished for phase in ("init", "trained") if phase in row["metrics"])
     if lost:

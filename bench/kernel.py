@@ -9,6 +9,8 @@ channels of dy that face x, write dx -- the zero-padded channels of a widening u
 is dy itself), that as a fraction of the copy bandwidth measured in the same run (a ``torch.clone`` of the
 same bytes), and the speed-ups over eager and over compile.
 
+- 'eager' is Eq. 8 as the authors' code and a user write it (`authors_eq8_shortcut`), what a speed-up must be
+  over; 'eager_safe' (asked for by name) is the float64-safe definition, a ~40-op series under torch.where.
 - 'compile' is a fresh ``torch.compile(fullgraph=True, dynamic=False)`` of the eager op per case, after
   ``torch._dynamo.reset()``, timed with recompiles made errors: a case that graph-breaks, recompiles or
   builds no graph gets an error in its row instead of an eager timing under the name 'compile'.
@@ -31,14 +33,24 @@ import time
 
 import torch
 
-from harness.cli import UsageError, check_output_path, choice_list, examples, write_output
+from harness.cli import (
+    DEVICES,
+    UsageError,
+    check_device_here,
+    check_output_path,
+    choice_list,
+    device_name,
+    examples,
+    open_store,
+    write_output,
+)
 from harness.results_store import ResultsStore, format_flat, make_row
 from reports.kernel import render_kernel
 
 from .cli import add_output_args, run_main
 
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
-IMPLS = ("eager", "compile", "triton")
+IMPLS = ("eager", "compile", "triton", "eager_safe")
 PASSES = ("fwd", "bwd", "fwdbwd")
 # name: (C_in, H=W, C_out, stride) of the real BReG-NeXt units (64x64 input), at --batch
 UNITS = {"u32": (32, 64, 32, 1), "u64": (64, 32, 64, 1), "u128": (128, 16, 128, 1),
@@ -178,12 +190,12 @@ def op_of(impl: str):
     op (dynamo reset first), so that no earlier case's graphs or recompile budget carry over."""
     import torch._dynamo
 
-    from breg_models.ops.bypass_add_op import bypass_add, eager_eq8_shortcut
+    from breg_models.ops.bypass_add_op import authors_eq8_shortcut, bypass_add, eager_eq8_shortcut
 
     if impl == "compile":
         torch._dynamo.reset()
-        return torch.compile(eager_eq8_shortcut, fullgraph=True, dynamic=False, backend=COMPILE_BACKEND)
-    return {"eager": eager_eq8_shortcut, "triton": bypass_add}[impl]
+        return torch.compile(authors_eq8_shortcut, fullgraph=True, dynamic=False, backend=COMPILE_BACKEND)
+    return {"eager": authors_eq8_shortcut, "eager_safe": eager_eq8_shortcut, "triton": bypass_add}[impl]
 
 
 def _time_impl(impl, x, r, a, b, dy, stride, pass_, timer) -> tuple[float, int]:
@@ -324,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{', '.join(FLAT)} (2^k elements); default: all units and flat20,24,28 on CUDA, u32,d32 "
                         "(batch 2) on the CPU")
     parser.add_argument("--impls", type=choice_list(IMPLS), help=f"comma-separated, of {','.join(IMPLS)} (default: "
-                        "all; triton on CUDA only)")
+                        "eager,compile,triton; triton on CUDA only)")
     parser.add_argument("--passes", type=choice_list(PASSES), default=list(PASSES),
                         help=f"comma-separated, of {','.join(PASSES)}: forward, backward, both (default: all)")
     parser.add_argument("--dtypes", type=choice_list(list(DTYPES)),
@@ -333,8 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--numel", type=count, help="instead of --batch: each unit shape's batch is chosen so that "
                         "x holds this many elements, e.g. 2^24 (flat sizes are fixed)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case on the CPU")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="auto: cuda where there is one (default auto)")
+    parser.add_argument("--device", type=device_name, default="auto", help=f"{DEVICES} (default auto)")
     add_output_args(parser, COMMAND, "reports.kernel", "rerun cases whose rows are already in the store")
     return parser
 
@@ -351,23 +362,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from breg_models.ops.bypass_add_op import can_run
 
-    if args.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda but no CUDA device is available")
-    device = torch.device("cuda" if args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())
-                          else "cpu")
+    device = torch.device(check_device_here(args.device))
     gpu = device.type == "cuda"
     sizes = args.sizes or ([*UNITS, "flat20", "flat24", "flat28"] if gpu else ["u32", "d32"])
     dtypes = args.dtypes or (list(DTYPES) if gpu else ["fp32"])
     impls = args.impls
     if impls is None:
-        impls = list(IMPLS) if gpu else ["eager", "compile"]
+        impls = ["eager", "compile", "triton"] if gpu else ["eager", "compile"]
         if not gpu:
             print("note: Triton rows need a GPU (interpreted kernels time numpy); running eager and compile",
                   file=sys.stderr)
     elif "triton" in impls and not can_run(torch.empty(0, device=device)):
         raise UsageError("--impls triton needs a CUDA device (or TRITON_INTERPRET=1 to interpret it on the CPU, "
                          "where its timings mean nothing)")
-    store = ResultsStore(args.results) if args.results else None
+    store = open_store(args.results)
     # Timing the backward alone retains the graph, which compiled graphs with donated buffers refuse.
     import torch._functorch.config as functorch_config
 

@@ -355,8 +355,14 @@ def compile_args(spec, dtype: str, variant: dict, layout: str) -> tuple[dict, di
 
 
 def launch_options(spec) -> dict:
-    """The compile options the op launches the kernel with (num_warps, and maxnreg where the spec caps it)."""
-    return dict(getattr(spec, "options", None) or {"num_warps": spec.num_warps})
+    """The compile options the op launches the kernel with: the spec's own, which for the op's kernels come
+    from `breg_models.ops.compile_options` (a spec without them gets that module's, for its warp count)."""
+    options = getattr(spec, "options", None)
+    if options is None:
+        from breg_models.ops.compile_options import launch_options as pinned
+
+        options = pinned(spec.num_warps, getattr(spec, "maxnreg", None))
+    return dict(options)
 
 
 def elements_per_program(spec, variant: dict) -> int:
@@ -366,14 +372,13 @@ def elements_per_program(spec, variant: dict) -> int:
 
 def triton_compile(fn, signature: dict, constexprs: dict, attrs: dict, arch: int, options: dict):
     """The one place that speaks Triton's AOT API (same shape in 3.6 and 3.9): a native compile for
-    ``sm_<arch>`` with no GPU. FP fusion is set explicitly: it is what the runtime uses (3.9 warns otherwise).
-    Options a Triton version does not know are ignored by its backend."""
+    ``sm_<arch>`` with no GPU, with exactly the launch's ``options`` (nothing added here, so the gate judges
+    the code the op runs). Options a Triton version does not know are ignored by its backend."""
     import triton
     from triton.backends.compiler import GPUTarget
     from triton.compiler import ASTSource
 
     src = ASTSource(fn=fn, signature=signature, constexprs=constexprs, attrs=attrs)
-    options = {**options, "enable_fp_fusion": True}
     with contextlib.redirect_stdout(io.StringIO()):  # a ptxas failure prints the whole PTX to stdout
         return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
 
@@ -464,12 +469,13 @@ def analyse(spec, variant: dict, job: Job, kernel) -> dict:
 
 
 def spec_key(spec, source: str) -> str:
-    """What a stored row depends on: the kernel's source (with the jit functions it calls), its spec, the
-    Triton version and this analysis. A change to any of them recompiles."""
+    """What a stored row depends on: the kernel's source (with the jit functions it calls), its spec and its
+    compile options, the Triton version and this analysis. A change to any of them recompiles."""
     import triton
 
     names = [f.name for f in dataclasses.fields(spec)] if dataclasses.is_dataclass(spec) else list(vars(spec))
     fields = {n: getattr(spec, n) for n in names if n != "fn"}
+    fields["options"] = launch_options(spec)
     blob = json.dumps([source, spec.fn.cache_key, fields, triton.__version__, ANALYSIS_VERSION], sort_keys=True,
                       default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]

@@ -25,7 +25,17 @@ from pathlib import Path
 
 import numpy as np
 
-from harness.cli import check_device_here, check_output_path, examples, int_list, write_output
+from harness.cli import (
+    ArgumentParser,
+    check_device_here,
+    check_output_folder,
+    check_output_path,
+    examples,
+    int_list_of,
+    open_store,
+    positive_int,
+    write_output,
+)
 from harness.results_store import ResultsStore, make_row
 from reports.loader import render_loader
 
@@ -38,15 +48,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m bench.loader", description=__doc__.split("\n\n")[0], **examples(
+    p = ArgumentParser(prog="python -m bench.loader", description=__doc__.split("\n\n")[0], **examples(
         "python -m bench.loader --faces 2000 # a quick look (under a minute on 2 cores)",
         "python -m bench.loader --faces 20000,50000 --folder /scratch/faces # the numbers of the closing note",
         "python -m bench.loader --faces 20000 --sizes 224 --device cuda --train # with bench.train's first step"))
-    p.add_argument("--faces", type=int_list, default=[20000, 50000], help="set sizes (default 20000,50000)")
-    p.add_argument("--sizes", type=int_list, default=[64, 224],
+    p.add_argument("--faces", type=int_list_of(positive_int), default=[20000, 50000],
+                   help="set sizes (default 20000,50000)")
+    p.add_argument("--sizes", type=int_list_of(positive_int), default=[64, 224],
                    help="image sides the cache is decoded at (default 64,224)")
-    p.add_argument("--batch-size", type=int, default=128, help="batch of the epoch pass (default 128)")
-    p.add_argument("--prefetch", type=int, default=2, help="batches BatchFeed reads ahead (default 2)")
+    p.add_argument("--batch-size", type=positive_int, default=128, help="batch of the epoch pass (default 128)")
+    p.add_argument("--prefetch", type=positive_int, default=2, help="batches BatchFeed reads ahead (default 2)")
     p.add_argument("--device", default="cpu",
                    help="where the epoch pass delivers batches: cpu or cuda[:N] (default cpu)")
     p.add_argument("--folder", default=None,
@@ -56,7 +67,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--train", action="store_true",
                    help="also time bench.train --data-path stream on each folder: first run and second run "
                         f"({TRAIN_MODEL}, batch {TRAIN_BATCH})")
-    p.add_argument("--train-steps", type=int, default=200, help="--train: steps of each training run (default 200)")
+    p.add_argument("--train-steps", type=positive_int, default=200,
+                   help="--train: steps of each training run (default 200)")
     add_output_args(p, COMMAND, "reports.loader", "measure cells whose rows are already in the store again")
     return p.parse_args(argv)
 
@@ -214,11 +226,11 @@ def measure_train_runs(folder: Path, size: int, work: Path, steps: int) -> list[
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_device_here(args.device)
-    check_output_path(args.results, "--results")
     check_output_path(args.out, "--out")
-    if min(args.faces) < 1 or min(args.sizes) < 1 or args.batch_size < 1 or args.prefetch < 1:
-        raise ValueError("--faces, --sizes, --batch-size and --prefetch must be positive")
-    store = ResultsStore(args.results) if args.results else None
+    for option, folder in (("--folder", args.folder), ("--cache-dir", args.cache_dir)):
+        if folder is not None:
+            check_output_folder(folder, option)
+    store = open_store(args.results)
     scratch = Path(tempfile.mkdtemp(prefix="bench-loader-"))
     try:
         rows = _run(args, store, Path(args.folder) if args.folder else scratch / "faces",
@@ -229,48 +241,57 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+TRAIN_MEASURES = ("train_first", "train_second")
+
+
 def _run(args, store: ResultsStore | None, folder: Path, caches: Path, scratch: Path) -> list[dict]:
+    """Every measure's row, read from the store where it is there (nothing generated or measured for a face count
+    whose rows are all stored, so a read-only store that holds them serves them), measured and stored otherwise."""
     rows = []
     base = {"batch_size": args.batch_size, "prefetch": args.prefetch, "device": args.device, "face_jpeg": FACE_SIZE}
 
-    def cell(name: str, faces: int, size: int, run) -> None:
-        config = {"measure": name, "faces": faces, "image_size": size, **base}
-        stored = None if args.force or store is None else store.done(COMMAND, config)
-        if stored:
-            rows.append(stored)
-            return
-        row = make_row(COMMAND, config, *run())
+    def stored(faces: int, size: int, measures: tuple[str, ...]) -> list[dict] | None:
+        """The stored rows of these measures, or None where one is missing (or --force measures them again)."""
+        if store is None or args.force:
+            return None
+        found = [store.done(COMMAND, {"measure": m, "faces": faces, "image_size": size, **base}) for m in measures]
+        return None if None in found else found
+
+    def cell(name: str, faces: int, size: int, metrics: dict, timings: dict) -> None:
+        row = make_row(COMMAND, {"measure": name, "faces": faces, "image_size": size, **base}, metrics, timings)
         if store is not None:
             store.append(row)
         rows.append(row)
 
     for faces in args.faces:
+        groups = [(size, MEASURES) for size in args.sizes] + [(size, TRAIN_MEASURES) for size in args.sizes
+                                                              if args.train]
+        found = [stored(faces, size, measures) for size, measures in groups]
+        if all(found):
+            rows.extend(row for group in found for row in group)
+            continue
+        if store is not None:  # the store must take the rows before any is measured
+            check_output_path(store.path, "--results")
         print(f"generating {faces} faces in {folder} (once)", file=sys.stderr)
         root = make_affectnet(folder, faces)
-        for size in args.sizes:
-            configs = [{"measure": m, "faces": faces, "image_size": size, **base} for m in MEASURES]
-            if store is not None and not args.force and all(store.done(COMMAND, c) for c in configs):
-                rows.extend(store.done(COMMAND, c) for c in configs)
-                continue
-            cache = caches / f"faces{faces}-{size}px"
-            shutil.rmtree(cache, ignore_errors=True)
-            opts = {"spec": f"affectnet:{root}", "size": size, "cache_dir": str(cache), "batch_size": args.batch_size,
-                    "prefetch": args.prefetch, "device": args.device}
-            for name in MEASURES:  # in order: decode builds the cache that open and epoch read
-                print(f"{name}: {faces} faces at {size}x{size}", file=sys.stderr)
-                metrics = measure({**opts, "measure": name})
-                cell(name, faces, size, lambda m=metrics: (m, {"seconds": m["seconds"]}))
-            shutil.rmtree(cache, ignore_errors=True)
-        if args.train:
-            for size in args.sizes:
-                done = [{"measure": m, "faces": faces, "image_size": size, **base}
-                        for m in ("train_first", "train_second")]
-                if store is not None and not args.force and all(store.done(COMMAND, c) for c in done):
-                    rows.extend(store.done(COMMAND, c) for c in done)
-                    continue
+        for (size, measures), done in zip(groups, found, strict=True):
+            if done:
+                rows.extend(done)
+            elif measures == MEASURES:
+                cache = caches / f"faces{faces}-{size}px"
+                shutil.rmtree(cache, ignore_errors=True)
+                opts = {"spec": f"affectnet:{root}", "size": size, "cache_dir": str(cache),
+                        "batch_size": args.batch_size, "prefetch": args.prefetch, "device": args.device}
+                for name in MEASURES:  # in order: decode builds the cache that open and epoch read
+                    print(f"{name}: {faces} faces at {size}x{size}", file=sys.stderr)
+                    metrics = measure({**opts, "measure": name})
+                    cell(name, faces, size, metrics, {"seconds": metrics["seconds"]})
+                shutil.rmtree(cache, ignore_errors=True)
+            else:
+                print(f"train: {faces} faces at {size}x{size}, first and second run", file=sys.stderr)
                 try:
                     for name, metrics in measure_train_runs(root, size, scratch, args.train_steps):
-                        cell(name, faces, size, lambda m=metrics: (m, {"first_step_s": m["first_step_s"]}))
+                        cell(name, faces, size, metrics, {"first_step_s": metrics["first_step_s"]})
                 except RuntimeError as exc:
                     print(f"bench.loader: --train skipped: {exc}", file=sys.stderr)
     return rows

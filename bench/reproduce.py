@@ -31,10 +31,20 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from harness.cli import UsageError, check_output_path, examples, int_list, write_output
+from harness.cli import (
+    ArgumentParser,
+    UsageError,
+    check_output_folder,
+    check_output_path,
+    examples,
+    int_list_of,
+    non_negative_int,
+    open_store,
+    write_output,
+)
 from harness.results_store import ResultsStore, run_id
 
-from .cli import run_main
+from .cli import check_data, run_main
 from .executor import add_executor_args, executor_kwargs, run_cells
 from .paper_runs import PAPER_NAMES, PAPERS, method_options, plan, table_names
 
@@ -175,7 +185,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
     from reports.render import FORMATS
 
-    p = argparse.ArgumentParser(prog="python -m bench.reproduce", description=__doc__.split("\n\n")[0], **examples(
+    p = ArgumentParser(prog="python -m bench.reproduce", description=__doc__.split("\n\n")[0], **examples(
         "python -m bench.reproduce bregnext --tables 7 --dry-run # Table 7's runs as bench.train commands",
         "python -m bench.reproduce bregnext # Tables 4-7 on synth stand-ins: a smoke run",
         "python -m bench.reproduce caf --budget paper --data affectnet=data/affectnet --seeds 0,1,2,3,4 --tables 4",
@@ -191,7 +201,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--models", nargs="+", metavar="NAME", help="only these of the tables' networks (names or globs)")
     p.add_argument("--datasets", nargs="+", choices=DATA_SETS, metavar="NAME",
                    help=f"only runs on these data sets: {', '.join(DATA_SETS)}")
-    p.add_argument("--seeds", type=int_list, default=[0], metavar="S[,S...]",
+    p.add_argument("--seeds", type=int_list_of(non_negative_int), default=[0], metavar="S[,S...]",
                    help="train every run once per seed; the tables show mean +- sd over them (CAF reports five)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help=f"change a bench.train setting of every run (the rows record it): {', '.join(SETTABLE)}")
@@ -210,8 +220,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add_executor_args(p, default_results="results/train.jsonl")
     args = p.parse_args(argv)
     args.tables = table_names(args.paper, args.tables)
-    if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
-        raise UsageError(f"--seeds takes distinct seeds >= 0, got {','.join(map(str, args.seeds))}")
+    if len(set(args.seeds)) != len(args.seeds):
+        raise UsageError(f"--seeds takes distinct seeds, got {','.join(map(str, args.seeds))}")
+    open_store(args.results, needed_for="reproduce's runs keep their rows in a store (bench.train writes them, a "
+               "rerun skips what it holds)")
     return args
 
 
@@ -328,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                  force=args.force, cache_dir=str(Path(args.cache_dir).absolute()) if args.cache_dir else None)
     result = run_cells(configs, fn, FinishedRuns(results), "train",
                        needs_gpu=lambda c: str(c.get("device", "cpu")).startswith("cuda"),
-                       desc=f"{args.paper} runs", **executor_kwargs(args))
+                       desc=f"{args.paper} runs", preflight=lambda: preflight(args, configs), **executor_kwargs(args))
     if result.finished:
         write_output(render_train(result.finished, args.format,
                                   caption=f"{args.paper} runs, budget {configs[0]['budget']}: last epochs"), args.out)
@@ -336,6 +348,17 @@ def main(argv: list[str] | None = None) -> int:
           f"{reports_command(results)}", file=sys.stderr)
     result.raise_for_failures()
     return 0
+
+
+def preflight(args, configs: list[dict]) -> None:
+    """Before the first run: every data set the runs read holds its files, and the folders they write to can
+    be written (bench.train checks them too, but only once a run starts)."""
+    for spec in dict.fromkeys(c["data"] for c in configs):
+        name, _, path = spec.partition(":")
+        check_data(spec, f"--data {name}={path}")
+    check_output_folder(args.checkpoint_dir, "--checkpoint-dir")
+    if args.cache_dir:
+        check_output_folder(args.cache_dir, "--cache-dir")
 
 
 def reports_command(results: Path) -> str:

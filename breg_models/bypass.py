@@ -3,7 +3,9 @@
 Every function is written once, in plain torch ops that work at any dtype. Called on float64 tensors that
 definition *is* the reference the Triton kernel and the tests compare against (`reference`). Each entry
 also carries its derivative in closed form and, where the paper prints a different one, the printed one,
-so the mismatch is visible (BReG-NeXt Eq. 7, H3).
+so the mismatch is visible (BReG-NeXt Eq. 7, H3). Eq. 8's definition and closed-form derivatives live in
+`breg_models.eq8`; a `Bypass` of Eq. 8 runs `breg_models.eq8_function`, an autograd Function with those
+derivatives that saves x alone, rather than autograd through the definition's ~40 ops.
 
 Kinds (names accepted by ``create_model(..., bypass=...)``):
 
@@ -34,64 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-# Below this |z| the Eq. 8 helpers switch to their Taylor series: the direct forms divide 0 by 0 at z = 0
-# and lose digits to cancellation near it. The series' first dropped term is far below float64 epsilon.
-_SERIES_BELOW = 0.1
-_SERIES_TERMS = 10
-
-
-def atanc(z: Tensor) -> Tensor:
-    """atan(z) / z, equal to 1 at z = 0: keeps Eq. 8 finite as alpha -> 0 (H -> x / (beta^2 + 1))."""
-    small = z.abs() < _SERIES_BELOW
-    safe = torch.where(small, torch.ones_like(z), z)
-    z2 = torch.where(small, z, torch.zeros_like(z)) ** 2  # the unused branch must not overflow: its 0-weighted
-    series = torch.zeros_like(z)  # gradient would be inf * 0 = NaN (fp16 overflows z^18 already at |z| ~ 2)
-    for k in reversed(range(_SERIES_TERMS)):  # sum_k (-1)^k z^(2k) / (2k + 1), Horner in z^2
-        series = series * z2 + (-1) ** k / (2 * k + 1)
-    return torch.where(small, series, torch.atan(safe) / safe)
-
-
-def eq8_q(z: Tensor) -> Tensor:
-    """(1 / (1 + z^2) - atanc(z)) / z^2, which tends to -2/3 at z = 0.
-
-    dH/dalpha of Eq. 8 is alpha x^3 / s^4 * q(z): written this way it has no 1/alpha and no cancellation.
-    """
-    small = z.abs() < _SERIES_BELOW
-    safe = torch.where(small, torch.ones_like(z), z)
-    z2 = torch.where(small, z, torch.zeros_like(z)) ** 2
-    series = torch.zeros_like(z)
-    for k in reversed(range(1, _SERIES_TERMS + 1)):  # sum_{k>=1} (-1)^k 2k/(2k+1) z^(2k-2)
-        series = series * z2 + (-1) ** k * 2 * k / (2 * k + 1)
-    safe2 = safe * safe
-    direct = (1.0 / (1.0 + safe2) - torch.atan(safe) / safe) / safe2
-    return torch.where(small, series, direct)
-
-
-def _eq8(x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
-    s2 = beta * beta + 1.0
-    z = alpha * x / torch.sqrt(s2)
-    return x / s2 * atanc(z)
-
-
-def _eq8_dx(x: Tensor, alpha: Tensor, beta: Tensor) -> Tensor:
-    return 1.0 / (alpha * alpha * x * x + beta * beta + 1.0)  # Eq. 9
-
-
-def eq8_grads(x: Tensor, alpha: Tensor, beta: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Closed-form (dH/dx, dH/dalpha, dH/dbeta) of Eq. 8, elementwise, stable at alpha = 0.
-
-    With s^2 = beta^2 + 1 and z = alpha x / s:
-      dH/dx     = 1 / (alpha^2 x^2 + s^2)                       (Eq. 9)
-      dH/dalpha = alpha x^3 / s^4 * q(z)                        (q from `eq8_q`)
-      dH/dbeta  = -beta / s^2 * (x / (alpha^2 x^2 + s^2) + H)
-    """
-    s2 = beta * beta + 1.0
-    z = alpha * x / torch.sqrt(s2)
-    h = x / s2 * atanc(z)
-    dx = 1.0 / (alpha * alpha * x * x + s2)
-    dalpha = alpha * x * x * x / (s2 * s2) * eq8_q(z)
-    dbeta = -beta / s2 * (x * dx + h)
-    return dx, dalpha, dbeta
+from .eq8 import eq8, eq8_dx
+from .eq8_function import eq8_function
 
 
 def _h3(x: Tensor, a: float) -> Tensor:
@@ -146,8 +92,8 @@ _NEXT_H3 = BypassFunction(
 _ADAPTIVE = BypassFunction(
     "adaptive",
     "BReG-NeXt Eq. 8, trainable alpha, beta per unit (init 1, 1 as the public code)",
-    _eq8,
-    _eq8_dx,
+    eq8,
+    eq8_dx,
     defaults={"alpha": 1.0, "beta": 1.0},
     trainable=("alpha", "beta"),
     bounded=True,
@@ -155,8 +101,8 @@ _ADAPTIVE = BypassFunction(
 _FIXED = BypassFunction(
     "fixed",
     "BReG-NeXt Eq. 8 non-adaptive, alpha, beta frozen (Table 9: alpha=1, beta=0)",
-    _eq8,
-    _eq8_dx,
+    eq8,
+    eq8_dx,
     defaults={"alpha": 1.0, "beta": 0.0},
     bounded=True,
 )
@@ -241,8 +187,8 @@ class Bypass(nn.Module):
                     self.register_buffer(name, value)
 
     def forward(self, x: Tensor) -> Tensor:
-        if self._tensor_params:
-            return self.function.fn(x, self.alpha.to(x.dtype), self.beta.to(x.dtype))
+        if self._tensor_params:  # Eq. 8: the autograd Function that saves x alone (the eager training path)
+            return eq8_function(x, self.alpha, self.beta)
         return self.function.fn(x, **self.params)
 
     def extra_repr(self) -> str:

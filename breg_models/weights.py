@@ -28,8 +28,9 @@ def safe_load(path: str | Path, map_location="cpu") -> dict:
     except IsADirectoryError:
         raise ValueError(f"{path}: is a folder, not a checkpoint file") from None
     except (RuntimeError, OSError, ValueError) as exc:
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
-        raise ValueError(f"{path}: not a readable checkpoint ({reason})") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        reason = first.split(". ")[0][:120]  # torch's first sentence; the rest is advice on torch's internals
+        raise ValueError(f"{path}: not a readable checkpoint, truncated or of another kind ({reason})") from None
     if not isinstance(state, dict):
         raise ValueError(f"{path}: not a checkpoint of this harness (a {type(state).__name__}, not a dict)")
     return state

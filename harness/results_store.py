@@ -75,10 +75,15 @@ class ResultsStore:
         self.path = Path(path)
 
     def rows(self, command: str | None = None) -> list[dict]:
-        """Every well-formed row (of ``command``), in file order. A line that is not a row (a half row, ``[]``,
-        ``{}``: a crash or a hand edit) is skipped with a one-line warning naming it, so one bad line costs
-        that line, never the whole store (bytes that are not UTF-8 included); an unterminated last line is a write
-        cut short and is ignored, unless it holds a whole row (one that lost only its newline)."""
+        """Every well-formed row (of ``command``), in file order (`numbered_rows`, without the line numbers)."""
+        return [row for _, row in self.numbered_rows(command)]
+
+    def numbered_rows(self, command: str | None = None) -> list[tuple[int, dict]]:
+        """Every well-formed row (of ``command``), in file order, with its line number (to name it to a user). A
+        line that is not a row (a half row, ``[]``, ``{}``: a crash or a hand edit) is skipped with a one-line
+        warning naming it, so one bad line costs that line, never the whole store (bytes that are not UTF-8
+        included); an unterminated last line is a write cut short and is ignored, unless it holds a whole row (one
+        that lost only its newline)."""
         if not self.path.exists():
             return []
         if self.path.is_dir():
@@ -100,7 +105,7 @@ class ResultsStore:
                     _warn_once(f"{self.path}:{lineno}: not a result row, skipped")
                     continue
                 if command is None or row["command"] == command:
-                    rows.append(row)
+                    rows.append((lineno, row))
         return rows
 
     def done(self, command: str, config: dict) -> dict | None:

@@ -111,7 +111,18 @@ def ablation_frame(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+TITLE = "BReG-NeXt Tables 8-9: the bypass ablation over seeds"
+FILL = "python -m bench.ablation --preset table8"
+
+
 def render_ablation(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
+    """The ablations over seeds; with no rows, BReG-NeXt Tables 8-9 as published and the command that runs them."""
+    from .paper_tables import provenance, published_table
+
+    if not rows:
+        return published_table("bregnext", ["8", "9"], fmt, caption or TITLE, "ablation", FILL,
+                               runnable=lambda row: True)  # every bypass of Tables 8-9 runs here
+    caption = caption or f"{TITLE}; {provenance(rows, 'ablation')}"
     frame = ablation_frame(rows)
     notes = ["variant: the bypass, or for caf_table4 the training method (caf: CAF's Algorithm 1 with Delta; "
              "caf_margin=...: another margin; caf_adversary=...: another critic, or none, the AV loss alone).",

@@ -26,7 +26,7 @@ from .render import latex_escape, latex_packages
 # tables and figures start with one of its prefixes; the rest are the harness's own measurements.
 PAPER_WORDS = {"bregnet": "BReG-Net", "dacl": "DACL", "caf": "CAF"}
 SECTIONS = (("BReG-NeXt", ("bregnext", "depth_sweep", "ablation", "fig3", "fig5", "fig6_confusion", "fig9",
-                           "complexity", "gradient")),
+                           "complexity", "gradient", "loss_curves")),
             ("BReG-Net", ()), ("DACL", ()), ("CAF", ()))
 HARNESS = "Measurements of this harness"
 # The LaTeX document around the parts: 7 in text block, as the tables are checked against.

@@ -67,7 +67,8 @@ def render_table6(rows: list[dict], fmt: str = "markdown", caption: str = "") ->
     """Table 6: RMSE of valence, arousal and both on AffectNet and Aff-Wild."""
     metrics = [Metric(f"RMSE {d}", f"rmse_{d}", f"rmse_{d}", "va") for d in ("valence", "arousal", "total")]
     return _comparison("6", "dimensional", DIMENSIONAL, [(None, metrics)], rows, fmt, caption,
-                       ("RMSE total = sqrt((RMSE valence^2 + RMSE arousal^2) / 2), as the paper's totals are.",))
+                       (r"RMSE total = \(\sqrt{(\mathrm{RMSE}_V^2 + \mathrm{RMSE}_A^2) / 2}\), as the paper's "
+                        "totals are.",))
 
 
 def render_table7(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:

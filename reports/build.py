@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.cli import UsageError, check_output_path, choice_list
+from harness.cli import ArgumentParser, UsageError, check_output_path, choice_list
 from harness.results_store import ResultsStore
 
 from .ablation import render_ablation
@@ -68,25 +68,31 @@ def register(command: str, stem: str, renderer: Callable[..., str], *, paper: bo
 
 for _command, _stem, _renderer in [*BREGNEXT_TABLES, *DACL_CAF_TABLES, *BREGNET_TABLES]:
     register(_command, _stem, _renderer, paper=True)
+# BReG-NeXt's cost and ablation tables: their published values show before bench.flops / depth_sweep / ablation run.
+PAPER_TABLES.update({"bregnext_tables_1_2", "depth_sweep_table_2_fig_5", "ablation_tables_8_9"})
 
 
 def load_rows(paths: list[Path]) -> dict[str, list[dict]]:
     """Rows by command, newest row per run id, in first-seen order."""
+    return _load(paths)[0]
+
+
+def _load(paths: list[Path]) -> tuple[dict[str, list[dict]], dict[int, str]]:
+    """`load_rows`, and where each row is ('STORE:LINE', by the row's id()) to name a row no table can show."""
     latest: dict[str, dict] = {}
+    where: dict[int, str] = {}
     for path in paths:
-        for row in ResultsStore(path).rows():
+        for lineno, row in ResultsStore(path).numbered_rows():
             latest[row["run_id"]] = row
+            where[id(row)] = f"{path}:{lineno}"
     by_command: dict[str, list[dict]] = {}
     for row in latest.values():
         by_command.setdefault(row["command"], []).append(row)
-    return by_command
+    return by_command, where
 
 
 # What each measurement table (not a paper table, which titles itself) shows, as its heading says it.
-TITLES = {"bregnext_tables_1_2": "BReG-NeXt Tables 1-2: parameters and FLOPs, measured beside published",
-          "depth_sweep_table_2_fig_5": "BReG-NeXt Table 2 and Fig. 5: cost and accuracy against depth",
-          "ablation_tables_8_9": "BReG-NeXt Tables 8-9: the bypass ablation over seeds",
-          "gradient_flow": "Gradient flow against depth", "kernel_benchmark": "Fused bypass kernel: timings",
+TITLES = {"gradient_flow": "Gradient flow against depth", "kernel_benchmark": "Fused bypass kernel: timings",
           "kernel_aot": "Fused bypass kernel: compiled code and its static gate",
           "epoch_time": "Training epoch time", "loader_benchmark": "Data loader: decoded cache and streaming",
           "training_runs": "Training runs, per epoch", "evaluation": "Evaluation of trained checkpoints"}
@@ -95,8 +101,8 @@ TITLES = {"bregnext_tables_1_2": "BReG-NeXt Tables 1-2: parameters and FLOPs, me
 def caption(command: str, rows: list[dict]) -> str:
     """What a measured table says it came from: the devices, commits and data of its rows, and their budget
     where the rows state one."""
-    devices = sorted({r["env"].get("device") or "unknown device" for r in rows})
-    commits = sorted({r["env"].get("git_commit") or "unknown" for r in rows})
+    devices = sorted({r.get("env", {}).get("device") or "unknown device" for r in rows})
+    commits = sorted({r.get("env", {}).get("git_commit") or "unknown" for r in rows})
     data = sorted({str(r["config"]["data"]) for r in rows if "data" in r["config"]})
     budgets = sorted({_budget(r["config"]["budget"]) for r in rows if r["config"].get("budget") is not None})
     on = f"; data {', '.join(data)}" if data else ""
@@ -151,49 +157,110 @@ def _jobs(by_command: dict[str, list[dict]], every_paper_table: bool = False
 
 def build(paths: list[Path], out_dir: Path, formats: tuple[str, ...] = DEFAULT_FORMATS,
           every_paper_table: bool = False) -> list[Path]:
-    """Write each table in each of ``formats`` to ``out_dir``; the paths written. Every output path is checked
-    before the first file is written. A paper table captions itself from the rows it uses (one command's rows
-    feed several of them); the others get the provenance of their command's rows."""
+    """Write each table in each of ``formats`` to ``out_dir``; the paths written. Every table is rendered and
+    every output path checked before the first file is written, so a failure leaves no partial report. A paper
+    table captions itself from the rows it uses (one command's rows feed several of them); the others get the
+    provenance of their command's rows. A row a table cannot show (another command's, keys missing, a null where
+    a number goes) is left out of it with a one-line warning naming the store and line."""
     unknown = [f for f in formats if f not in SUFFIX]
     if unknown:
         raise UsageError(f"unknown format {unknown[0]!r}; choose from: {', '.join(FORMATS)}")
     check_output_dir(out_dir)
-    jobs = [(command, rows, renderer, fmt, out_dir / f"{stem}.{SUFFIX[fmt]}")
-            for command, rows, renderer, stem in _jobs(load_rows(paths), every_paper_table) for fmt in formats]
-    for *_, path in jobs:
+    by_command, where = _load(paths)
+    texts: dict[Path, str] = {}
+    warnings = []
+    jobs = _jobs(by_command, every_paper_table)
+    for command, rows, renderer, stem in jobs:
+        rendered, warning = _render(command, stem, rows, renderer, formats, where)
+        texts.update({out_dir / f"{stem}.{SUFFIX[fmt]}": text for fmt, text in rendered.items()})
+        warnings += [warning] if warning else []
+    if jobs and not texts:  # every row left out: the first says why, and nothing is written
+        raise UsageError(f"{warnings[0]}; nothing written")
+    for warning in warnings:
+        print(f"reports: warning: {warning}; left out", file=sys.stderr)
+    for path in texts:
         check_output_path(path, "--out")
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
-    for command, rows, renderer, fmt, path in jobs:
-        text = renderer(rows, fmt, caption="" if path.stem in PAPER_TABLES else
-                        f"{TITLES.get(path.stem, command)}; {caption(command, rows)}")
-        path.write_text(latex_file(text, path.stem) if fmt == "latex" else text)
-        written.append(path)
-    return written
+    for path, text in texts.items():
+        path.write_text(latex_file(text, path.stem) if path.suffix == ".tex" else text)
+    return list(texts)
+
+
+def _render(command: str, stem: str, rows: list[dict], renderer: Callable[..., str], formats: tuple[str, ...],
+            where: dict[int, str]) -> tuple[dict[str, str], str | None]:
+    """Table ``stem`` of ``rows`` in each format ({} where no row is left to show), and a warning naming the
+    rows it left out. Those are looked for only once rendering fails: each row that fails alone and beside the
+    others is left out; rows that still fail together end in one line naming their stores."""
+    def attempt(subset: list[dict]) -> tuple[dict[str, str] | None, str | None]:
+        """(the texts, None), or (None, what went wrong)."""
+        cap = "" if stem in PAPER_TABLES else f"{TITLES.get(stem, command)}; {caption(command, subset)}"
+        try:
+            return {fmt: renderer(subset, fmt, caption=cap) for fmt in formats}, None
+        except Exception as exc:  # a renderer meets rows it was not written for: any error says so
+            return None, f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".rstrip(": ")
+
+    texts, _ = attempt(rows)
+    if texts is not None:
+        return texts, None
+    alone = [(row, attempt([row])[1]) for row in rows]
+    kept = [row for row, error in alone if error is None]
+    # a row that fails alone may need the others (a reference, a baseline): kept where it renders beside them
+    bad = [(row, error) for row, error in alone
+           if error is not None and (not kept or attempt([*kept, row])[1] is not None)]
+    kept = [row for row in rows if all(row is not b for b, _ in bad)]
+    if not kept and stem not in PAPER_TABLES:  # nothing left to show (a paper table still shows the published)
+        texts, error = {}, None
+    else:
+        texts, error = attempt(kept)
+    if error is not None:
+        stores = sorted({where.get(id(r), "?").rpartition(":")[0] for r in rows})
+        raise UsageError(f"{', '.join(stores)}: the {command} rows cannot make table {stem} ({error})")
+    first, error = bad[0]
+    more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+    return texts, (f"{where.get(id(first), command)}{more}: table {stem} cannot show this {command} row "
+                   f"({error})")
 
 
 def build_figures(paths: list[Path], out_dir: Path) -> list[Path]:
-    """Fig. 3 always (it needs no results); the others where the store holds their rows. PNG and PDF."""
+    """Fig. 3 always (it needs no results); the others where the store holds their rows. PNG and PDF. A figure
+    whose rows cannot be drawn (rows of the wrong kind) is skipped with a one-line warning; the others are drawn."""
     from . import figure_data, figures
 
     check_output_dir(out_dir)
     rows = load_rows(paths)
-    written = figures.bypass_functions(out_dir)
-    if "depth_sweep" in rows:
-        written += figures.complexity_curves(figure_data.depth_cost(rows["depth_sweep"]), out_dir)
-        results = figure_data.depth_results(rows["depth_sweep"])
-        if (results["source"] == "measured").any():
-            written += figures.depth_curves(results, out_dir)
-    if "gradflow" in rows and not (ratios := figure_data.gradient_ratios(rows["gradflow"])).empty:
-        written += figures.gradient_norms(ratios, out_dir)
-    if "kernel" in rows:
-        written += figures.kernel_bandwidth(figure_data.kernel_bandwidths(rows["kernel"]), out_dir)
-    if not (cells := figure_data.confusion_cells(rows.get("evaluate", []))).empty:
-        written += figures.confusion_matrices(cells, out_dir)
-    if not (errors := figure_data.error_counts(rows.get("evaluate", []))).empty:
-        written += figures.error_histograms(errors, out_dir)
-    if not (curves := figure_data.training_curves(rows.get("train", []))).empty:
-        written += figures.loss_curves(curves, out_dir)
+    depth, gradflow, kernel = rows.get("depth_sweep"), rows.get("gradflow"), rows.get("kernel")
+    evaluate, train = rows.get("evaluate", []), rows.get("train", [])
+
+    def depth_curves(out: Path) -> list[Path]:
+        results = figure_data.depth_results(depth)
+        return figures.depth_curves(results, out) if (results["source"] == "measured").any() else []
+
+    def unless_empty(data, draw) -> Callable[[Path], list[Path]]:
+        return lambda out: [] if (frame := data()).empty else draw(frame, out)
+
+    drawn = [("bypass functions", True, figures.bypass_functions),
+             ("complexity curves", depth, lambda out: figures.complexity_curves(figure_data.depth_cost(depth), out)),
+             ("depth curves", depth, depth_curves),
+             ("gradient norms", gradflow, unless_empty(lambda: figure_data.gradient_ratios(gradflow),
+                                                       figures.gradient_norms)),
+             ("kernel bandwidth", kernel, lambda out: figures.kernel_bandwidth(figure_data.kernel_bandwidths(kernel),
+                                                                               out)),
+             ("confusion matrices", True, unless_empty(lambda: figure_data.confusion_cells(evaluate),
+                                                       figures.confusion_matrices)),
+             ("error histograms", True, unless_empty(lambda: figure_data.error_counts(evaluate),
+                                                     figures.error_histograms)),
+             ("loss curves", True, unless_empty(lambda: figure_data.training_curves(train), figures.loss_curves))]
+    written = []
+    for name, wanted, draw in drawn:
+        if not wanted:
+            continue
+        try:
+            written += draw(out_dir)
+        except ImportError:
+            raise
+        except Exception as exc:  # rows a figure was not written for: say which figure, draw the others
+            print(f"reports: warning: figure '{name}' skipped: its rows cannot be drawn ({type(exc).__name__}: "
+                  f"{str(exc).splitlines()[0] if str(exc) else ''})", file=sys.stderr)
     return written
 
 
@@ -206,7 +273,7 @@ EXAMPLES = """examples:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m reports", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m reports", description=__doc__.split("\n\n")[0],
                                 epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", nargs="*", help="result stores (default: every results/**/*.jsonl, device folders too)")
     p.add_argument("--format", action="append", type=choice_list(FORMATS), metavar="FMT[,FMT...]",

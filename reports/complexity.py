@@ -30,8 +30,16 @@ STEM_NOTE = ("ResNet stems are 3x3, 64, stride 2 as Table 1 prints them; BReG st
              "the other reading.")
 
 
+# CAF's encoders (torchvision's networks): CAF Table 1 prints their parameters.
+CAF_ROWS = {"tv_resnet18": "ours_resnet18", "tv_alexnet_tuned": "ours_alexnet_tuned"}
+
+
 def _published(model: str, column: str) -> tuple[pd.Series | None, list[str]]:
-    """The published cell of ``model`` (Table 1 first, then Table 2) and the tables it appears in."""
+    """The published cell of ``model`` (BReG-NeXt Table 1 first, then Table 2; CAF Table 1 for CAF's encoders)
+    and the tables it appears in."""
+    if model in CAF_ROWS:
+        cell = published.lookup("caf", "1", CAF_ROWS[model], column)
+        return cell, ["CAF 1"] if cell is not None else []
     found, tables = None, []
     for t in ("1", "2"):
         cell = published.lookup(PAPER, t, model, column)
@@ -124,8 +132,20 @@ def _fmt(value, scale: float, digits: int, unit: str = "") -> str:
     return f"{value / scale:.{digits}f}{unit}"
 
 
+TITLE = "BReG-NeXt Tables 1-2: parameters and FLOPs, measured beside published"
+FILL = "python -m bench.flops"
+
+
 def render_complexity(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
-    """Table 1/2 mirror in ``fmt``. Markdown and LaTeX show 'n/a' where the paper prints nothing."""
+    """Table 1/2 mirror in ``fmt``. Markdown and LaTeX show 'n/a' where the paper prints nothing; with no rows,
+    the published values and the command that counts them."""
+    from .paper_tables import provenance, published_table
+
+    if not rows:
+        return published_table(PAPER, ["1", "2"], fmt, caption or TITLE, "flops", FILL)
+    title = TITLE if not any(r["config"].get("model") in CAF_ROWS for r in rows) else (
+        "Parameters and FLOPs, measured beside published (BReG-NeXt Tables 1-2, CAF Table 1 for its encoders)")
+    caption = caption or f"{title}; {provenance(rows, 'flops')}"
     frame, notes = complexity_frame(rows)
     if fmt in ("csv", "json"):
         data = frame.drop(columns=["marks"]).astype(object).where(frame.drop(columns=["marks"]).notna(), None)

@@ -52,9 +52,18 @@ def _fit(source: str, quantity: str, depth: pd.Series, value: pd.Series) -> dict
             "r2": fit.rvalue**2, "depths": f"{int(depth.min())}-{int(depth.max())}", "points": len(depth)}
 
 
+TITLE = "BReG-NeXt Table 2 and Fig. 5: cost and accuracy against depth"
+FILL = "python -m bench.depth_sweep"
+
+
 def render_depth_sweep(rows: list[dict], fmt: str = "markdown", caption: str = "") -> str:
     """Markdown/LaTeX: Table 2 mirror, then per-depth cost/accuracy, then the growth fits. CSV: the per-depth
     frame. JSON: the per-depth frame with the fits as notes."""
+    from .paper_tables import provenance, published_table
+
+    if not rows:
+        return published_table("bregnext", ["2", "fig5"], fmt, caption or TITLE, "depth_sweep", FILL)
+    caption = caption or f"{TITLE}; {provenance(rows, 'depth_sweep')}"
     frame, fits = depth_frame(rows), None
     fits = growth_fits(frame)
     if fmt == "csv":

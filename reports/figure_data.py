@@ -97,7 +97,7 @@ def depth_results(rows: list[dict]) -> pd.DataFrame:
     measured = []
     for row, label in zip(rows, _labels(rows, RESULT_FIELDS), strict=True):
         c = row["config"]
-        data, _ = parse_spec(str(c["data"]))
+        data, _ = parse_spec(str(c.get("data") or "synth"))
         budget = f"{c.get('epochs')} epochs, batch {c.get('batch_size')}, {c.get('image_size')} px{_amp(c)}"
         for key, value in row["metrics"].items():
             if key.startswith("val_") and value is not None:

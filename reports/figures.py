@@ -64,7 +64,7 @@ QUANTITY_AXES = {
     "flops": ("FLOPs", "GFLOPs", 1e-9),
     "step_time_ms": ("training step time", "step time (ms)", 1.0),
 }
-# `depth_curves` metrics are "<data set>_<metric>": the data set's name from its spec (bench.data.parse_spec)
+# `depth_curves` metrics are "<data set>_<metric>": the data set's name from its spec (harness.data_spec.parse_spec)
 DATA_SETS = {"affectnet": "AffectNet", "fer2013": "FER2013", "affwild": "Aff-Wild", "synth": "synthetic"}
 METRIC_AXES = {  # metric -> (panel title, y-axis label); accuracy in percent, as the papers print it
     "accuracy": ("accuracy", "validation accuracy (%)"),

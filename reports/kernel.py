@@ -44,7 +44,7 @@ def render_kernel(rows: list[dict], fmt: str = "markdown", caption: str = "") ->
         frame = frame.drop(columns="error")
     frame = frame.drop(columns="device")  # needed for meets_target; device_name says it in the table
     floors = ", ".join(f"{v}x in {k}" for k, v in TARGETS["speedup_vs_compile"].items())
-    notes = ["Target (H100, forward+backward of the Triton op, >= 2^24 elements): >= 85% of the copy bandwidth "
+    notes = [r"Target (H100, forward+backward of the Triton op, \(\ge 2^{24}\) elements): >= 85% of the copy bandwidth "
              f"measured in the same run, >= 4x eager, and over torch.compile {floors}; meets_target is n/a where "
              "the target does not apply or a measure it needs is missing (e.g. a baseline left out).",
              "GB/s counts the bytes a pass must move: forward x, F and y; backward x, dx and the C_in channels of "

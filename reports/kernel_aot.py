@@ -59,7 +59,8 @@ def render_kernel_aot(rows: list[dict], fmt: str = "markdown", caption: str = ""
         "(16-divisible pointers and ints, unit strides as constants).",
         "SASS = main-path instructions per thread (to the first unpredicated EXIT, no NOPs; the rarely-run IEEE "
         "div/sqrt slow paths after it are left out); SASS/elem divides by the elements each thread handles. "
-        "issue us = SASS/elem x 2^24 / (SMs x 4 x 32 x clock), mem us = B/elem x 2^24 / bandwidth: "
+        r"issue us = \(\mathrm{SASS/elem} \times 2^{24} / (\mathrm{SMs} \times 4 \times 32 \times \mathrm{clock})\), "
+        r"mem us = \(\mathrm{B/elem} \times 2^{24} / \mathrm{bandwidth}\): "
         "sm_90 H100 SXM 132 SMs, 1.98 GHz, 3.0 TB/s; sm_80 A100 108 SMs, 1.41 GHz, 1.9 TB/s.",
         "warps/SM: whole blocks within 64K registers (per warp regs x 32 rounded up to 256, per quarter-SM "
         "sub-partition), 64 warps, 32 blocks and the shared memory (228 KB sm_90, 164 KB sm_80, +1 KB per block).",

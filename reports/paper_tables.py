@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import re
 import statistics
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -208,13 +209,20 @@ class Line:
         self.values[f"{name} (diff.)"] = diff
         why = None if cell is None or "paper" not in cell else published.doubt(cell["paper"], cell["table"],
                                                                              cell["row"], cell["column"])
-        shown = None if cell is None else str(cell["printed"]) + ("*" if why else "")
+        shown = None if cell is None else printed(cell) + ("*" if why else "")
         if why and why not in self.doubts:
             self.doubts.append(why)
         text = EMPTY if measured is None else f"{measured:,.{digits}f}" + ("" if sd is None else f" ± {sd:,.{digits}f}")
         self.texts[label] = text if shown is None else (f"({shown})" if measured is None else f"{text} ({shown})")
         if diff is not None:
             self.diffs.append(f"{name} {diff:+,.{digits}f}")
+
+
+def printed(cell: pd.Series) -> str:
+    """A published cell as the paper prints it, powers of ten as maths ('0.95 x 10^7'); a depth as its number."""
+    if cell["unit"] == "layers":
+        return f"{float(cell['value']):.0f}"
+    return re.sub(r"(\S+) x 10\^(-?\d+)", r"\\(\1 \\times 10^{\2}\\)", str(cell["printed"]))
 
 
 def _digits(cell: pd.Series | None, unit: str) -> int:
@@ -422,3 +430,36 @@ class Comparison:
         if any(line.values["Source"] == NOT_RUNNABLE for line in lines):
             notes.append(f"† {NOT_RUNNABLE}: {self.not_runnable}")
         return lines, notes
+
+
+# Published column keys as a header says them ("affectnet_rmse_total" -> "AffectNet|RMSE total").
+_COLUMN_WORDS = {"params": "Params", "flops": "FLOPs", "depth": "Layers", "accuracy": "accuracy (%)", "rmse": "RMSE",
+                 "f1": "F1"}
+
+
+def column_title(column: str) -> str:
+    db, _, rest = column.partition("_")
+    if db not in DATABASES or not rest:
+        return _COLUMN_WORDS.get(column, column.replace("_", " "))
+    words = [_COLUMN_WORDS.get(w, w) for w in rest.split("_")]
+    return f"{DATABASES[db]}{GROUP_SEP}{' '.join(words)}"
+
+
+def published_table(paper: str, tables: list[str], fmt: str, caption: str, command: str, fill: str,
+                    runnable: Callable[[str], bool] = is_network) -> str:
+    """A paper table no row fills yet: each published row as the paper prints it, and the command that measures
+    it. ``tables`` are the published table ids it mirrors (one line per row and table)."""
+    lines = []
+    columns = list(dict.fromkeys(c for t in tables for c in published.table(paper, t)["column"]))
+    for t in tables:
+        for row in dict.fromkeys(published.table(paper, t)["row"]):
+            line = Line()
+            line.put("Row", row_title(paper, row))
+            line.put("Table", t)
+            for column in columns:
+                cell = published.lookup(paper, t, row, column)
+                line.compare(column_title(column), None, cell, "" if cell is None else cell["unit"])
+            line.put(SOURCE, NOT_RUN if runnable(row) else NOT_RUNNABLE)
+            lines.append(line)
+    notes = [f"Published values only: no {command} rows yet. `{fill}` fills the measured values."]
+    return render_lines(lines, fmt, f"{caption}; published values only", notes)

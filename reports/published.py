@@ -111,7 +111,7 @@ DOUBTS: dict[tuple[str, str, str, str | None], str] = {
     **{("bregnext", "4", row, None): "printed apart from the rest of its cell in the source text: which data set it "
        "belongs to is inferred" for row in ("hewitt_ref36", "kollias_ref49", "vielzeuf_ref21")},
     ("bregnext", "6", "bregnext32", "affwild_rmse_total"): "printed 0.2950, while its own valence 0.2873 and "
-    "arousal 0.3119 give sqrt((v^2 + a^2) / 2) = 0.2999",
+    r"arousal 0.3119 give \(\sqrt{(v^2 + a^2) / 2}\) = 0.2999",
 }
 
 

@@ -41,7 +41,8 @@ def index_fer2013(path: str | Path, split: str = "train") -> Index:
         reader = csv.DictReader(fh)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise DataError(f"{path}: missing column(s) {', '.join(missing)}; header: {reader.fieldnames}")
+            raise DataError(f"{path}: missing column(s) {', '.join(missing)}: not a FER2013 CSV (its first line must "
+                            f"name the columns {','.join(COLUMNS)})")  # what it holds is not repeated: any file
         for row in reader:
             line = reader.line_num
             usage = row["Usage"]

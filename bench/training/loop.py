@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from bench.checkpoint import load_checkpoint, save_checkpoint
+from bench.checkpoint import load_weights, read_train_checkpoint, save_checkpoint
 from bench.data import BatchFeed, Dataset, choose_data_path
 from harness.cli import UsageError
 from harness.results_store import ResultsStore, make_row
@@ -34,14 +34,15 @@ COMMAND = "train"
 
 @dataclass
 class RunPlace:
-    """Where a run's rows, checkpoints and data go and how it starts: ``resume`` a checkpoint path (None: the run's
-    own last.pt), ``force`` retrain from scratch, ``data_path`` auto/resident/stream (`bench.data.choose_data_path`),
+    """Where a run's rows, checkpoints and data go and how it starts: ``resume`` a --resume checkpoint's path and
+    dict, read and checked (`read_train_checkpoint`) before the run was claimed (None: the run's own last.pt),
+    ``force`` retrain from scratch, ``data_path`` auto/resident/stream (`bench.data.choose_data_path`),
     ``cache_dir`` the decoded cache (None: the default). None of these change what the run computes, so none is in
     its config."""
 
     store: ResultsStore
     run_dir: Path
-    resume: Path | None = None
+    resume: tuple[Path, dict] | None = None
     force: bool = False
     data_path: str = "auto"
     cache_dir: str | None = None
@@ -87,12 +88,28 @@ def placed(ds: Dataset, device: torch.device, choice: str) -> tuple[Dataset, str
     return (ds.to(device) if path == "resident" else ds), path
 
 
-def scores(config: dict, model: nn.Module, ds: Dataset, device: torch.device) -> dict:
-    """Every metric of `metrics.evaluate` of ``model`` on ``ds``."""
+@dataclass
+class Validated:
+    """The last epoch's predictions on the validation split (``dataset``, in ``seconds``) by the bare model, and
+    the checkpoints that hold that epoch's weights (best.pt, best_val.pt): the end-of-run evaluation of those
+    would compute the same predictions again, so it takes these (`bench.evaluate.evaluate_run`)."""
+
+    predictions: torch.Tensor
+    dataset: Dataset
+    seconds: float
+    checkpoints: tuple[str, ...]
+
+
+def run_predict(config: dict, model: nn.Module, ds: Dataset, device: torch.device) -> torch.Tensor:
+    """``model``'s outputs on ``ds`` with the run's batch size, autocast, memory format and test-time input."""
+    return predict(model, ds, device, config["batch_size"], config["amp"], config["channels_last"],
+                   input_transform(config))
+
+
+def scores(config: dict, ds: Dataset, pred: torch.Tensor) -> dict:
+    """Every metric of `metrics.evaluate` of the predictions ``pred`` on ``ds``."""
     from metrics import evaluate
 
-    pred = predict(model, ds, device, config["batch_size"], config["amp"], config["channels_last"],
-                   input_transform(config))
     y_true = ds.targets(config["task"]).cpu().numpy()
     if config["task"] == "categorical":
         return evaluate("categorical", y_true, pred.softmax(1).numpy(), num_classes=config["num_classes"])
@@ -115,7 +132,10 @@ def _store_covers(ckpt: dict, store, done, last: Path, main: bool = True) -> boo
     """Whether the run may resume from ``ckpt`` into ``store``: the store holds a row for every epoch the checkpoint
     has trained, or gets it now from the rows the checkpoint keeps (a new results file for a run trained before).
     A checkpoint without them (written before they were kept) cannot resume there: the run starts afresh."""
-    kept = {row["config"]["epoch"]: row for row in map(json.loads, ckpt.get("rows", []))}
+    try:
+        kept = {row["config"]["epoch"]: row for row in map(json.loads, ckpt.get("rows", []))}
+    except (ValueError, KeyError, TypeError):
+        raise UsageError(f"{last}: the rows it keeps are not rows bench.train wrote") from None
     missing = [e for e in range(1, ckpt["epoch"] + 1) if not done(e)]
     if any(e not in kept for e in missing):
         if main:
@@ -137,14 +157,20 @@ def selection_value(task: str, metrics: dict) -> float:
     return metrics["accuracy"] if task == "categorical" else -metrics["rmse_total"]
 
 
-def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None:
+def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> Validated | None:
     """Train ``config`` for its epochs from wherever its last checkpoint stands, storing each epoch's row. The first
     epoch this call trains records the seconds from here (data opened, or decoded into the cache, then the model
     built) to its first step's start, its first batch in hand: ``first_step_s``, what a decoded cache saves a
-    second run."""
+    second run. Returns the last epoch's validation (`Validated`) where this call trained it on rank 0 with the
+    bare model (not a compiled one, whose outputs may differ in the last bits), else None."""
     started = time.perf_counter()
     epochs, task = config["epochs"], config["task"]
     done = lambda e: place.store.done(COMMAND, {**config, "epoch": e})
+    last, ckpt = place.resume or (place.run_dir / "last.pt", None)  # the checkpoint to resume from, if any
+    if ckpt is None and last.is_file() and not place.force:
+        ckpt = read_train_checkpoint(last, device, resume=True, config=config)
+    if ckpt is not None and (place.force or not _store_covers(ckpt, place.store, done, last, dist.main)):
+        ckpt = None
     train, held, val = load_data(config, place.cache_dir)
     model = build_model(config, device)
     ctx = MethodContext(config, train.class_counts() if task == "categorical" else None,
@@ -162,29 +188,19 @@ def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None
     shuffle = torch.Generator().manual_seed(config["seed"])
     aug_gen = torch.Generator(device=device).manual_seed(config["seed"] + 1)
     state = {"epoch": 0, "best": None, "best_val": None}
-    last = place.resume or place.run_dir / "last.pt"
-    if place.resume is not None and not place.resume.is_file():
-        what = "is a folder, not a checkpoint file" if place.resume.is_dir() else "checkpoint not found"
-        raise UsageError(f"--resume {place.resume}: {what}")
     history: list[str] = []  # every epoch's row so far, kept in the checkpoint for a store that lacks them
-    ckpt = load_checkpoint(last, map_location=device) if last.is_file() and not place.force else None
-    if ckpt is not None:
-        lacking = [k for k in ("config", "model", "epoch", "shuffle_rng", "augment_rng", "best") if k not in ckpt]
-        if lacking:
-            raise UsageError(f"{last}: not a bench.train checkpoint (no {', '.join(lacking)}); --init loads weights "
-                             "alone")
-        if ckpt["config"] != config:
-            raise UsageError(f"{last} was written by a different config; --force starts afresh")
-        if not _store_covers(ckpt, place.store, done, last, dist.main):
-            ckpt = None
     if ckpt is not None:
         history = list(ckpt.get("rows", []))
-        model.load_state_dict(ckpt["model"])
-        method.load_state_dict(ckpt)
-        shuffle.set_state(ckpt["shuffle_rng"].cpu())
-        aug_gen.set_state(ckpt["augment_rng"].cpu())
-        if "global_rng" in ckpt:  # dropout (CAF's critic) draws from the default generators
-            set_global_rng(ckpt["global_rng"], device)
+        load_weights(model, ckpt["model"], last, config["model"])
+        try:
+            method.load_state_dict(ckpt)
+            shuffle.set_state(ckpt["shuffle_rng"].cpu())
+            aug_gen.set_state(ckpt["augment_rng"].cpu())
+            if "global_rng" in ckpt:  # dropout (CAF's critic) draws from the default generators
+                set_global_rng(ckpt["global_rng"], device)
+        except (KeyError, IndexError, TypeError, ValueError, RuntimeError) as exc:  # states of another run's making
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            raise UsageError(f"{last}: its optimiser or generator states do not fit this run ({reason})") from None
         state = {"epoch": ckpt["epoch"], "best": ckpt["best"], "best_val": ckpt.get("best_val")}
         if dist.main:
             print(f"train: resuming from {last} after epoch {state['epoch']}", file=sys.stderr)
@@ -199,6 +215,7 @@ def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None
     on = device if data_path == "resident" else torch.device("cpu")  # where the batches' indices must be
     per_iter = config["lr_step_unit"] == "iter"
     first_step, told = None, False  # seconds from `started` to the first step, in that epoch's row
+    validated = None
     for epoch in range(state["epoch"] + 1, epochs + 1):
         model.train()
         method.start_epoch(epoch)
@@ -231,10 +248,12 @@ def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None
             if not dist.main:
                 continue
         start = time.perf_counter()
-        metrics = scores(config, evaluator, val, device)
+        pred = run_predict(config, evaluator, val, device)
+        val_s = time.perf_counter() - start
+        metrics = scores(config, val, pred)
         if held is not None:
-            metrics.update({f"holdout_{k}": v for k, v in scores(config, evaluator, held, device).items()
-                            if isinstance(v, (int, float))})
+            metrics.update({f"holdout_{k}": v for k, v in scores(config, held, run_predict(
+                config, evaluator, held, device)).items() if isinstance(v, (int, float))})
         eval_s = time.perf_counter() - start
         seen = int(sums[1])
         metrics["train_loss"] = float(sums[0]) / seen
@@ -262,7 +281,10 @@ def fit(config: dict, place: RunPlace, dist: Dist, device: torch.device) -> None
             model=model.state_dict(), **method.state_dict(), shuffle_rng=shuffle.get_state(),
             augment_rng=aug_gen.get_state(), global_rng=global_rng(device), epoch=epoch, config=config,
             best=state["best"], best_val=state["best_val"], rows=history), best_val=bool(peek))
+        if epoch == epochs and evaluator is model:
+            validated = Validated(pred, val, val_s, ("best.pt",) * better + ("best_val.pt",) * bool(peek))
         key = "accuracy" if task == "categorical" else "rmse_total"
         picked = f" held-out {key} {metrics['holdout_' + key]:.4f}" if held is not None else ""
         print(f"epoch {epoch}: loss {metrics['train_loss']:.4f} val {key} {metrics[key]:.4f}{picked} "
               f"({train_s:.1f} s, {timings['images_per_s']:.0f} img/s)", file=sys.stderr)
+    return validated

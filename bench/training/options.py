@@ -9,14 +9,26 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
 from bench.data import DEFAULT_NUM_CLASSES, DIMENSIONAL_ONLY
 from bench.data.data_path import DATA_PATHS
 from bench.data.synth import BALANCES
 from bench.data.transform import AUGMENTS, NORMALISATIONS
-from harness.cli import UsageError, examples, int_list
-from harness.data_spec import SOURCES
+from harness.cli import (
+    DEVICES,
+    ArgumentParser,
+    UsageError,
+    device_name,
+    examples,
+    float_in,
+    int_at_least,
+    int_list,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    probability,
+)
+from harness.data_spec import SOURCES, parse_spec
 from reports.render import FORMATS
 
 from .caf import CAF_ADVERSARIES, CAF_READINGS
@@ -33,6 +45,19 @@ RECIPE_KEYS = ("optimizer", "momentum", "adam_betas", "lr", "lr_gamma", "lr_step
                "decay_on", "batch_size", "epochs", "augment", "augment_p", "normalise", "image_size", "resize",
                "loss", "holdout", "method", "dacl_widths", "caf_reading", "caf_margin", "caf_adversary")
 CAF_KEYS = ("caf_reading", "caf_margin", "caf_adversary")
+# The keys every run's config holds (`run_config`); the others enter it only when they differ from their default.
+CONFIG_KEYS = ("model", "data", "task", "epochs", "batch_size", "lr", "lr_gamma", "lr_step", "lr_step_unit",
+               "loss", "weight_decay", "augment_p", "image_size", "num_classes", "bypass_impl", "amp",
+               "channels_last", "compile", "seed", "deterministic", "bypass")
+# The kind and range of every numeric setting: the command line's types, and what a checkpoint's config must hold.
+SHARE = float_in(0, 1, open_high=True)
+NUMBERS = {"epochs": positive_int, "max_steps": positive_int, "batch_size": positive_int, "lr": positive_float,
+           "momentum": SHARE, "lr_gamma": float_in(0, 1, open_low=True), "lr_step": positive_int,
+           "weight_decay": non_negative_float, "augment_p": probability, "image_size": positive_int,
+           "resize": positive_int, "holdout": SHARE, "synth_train": positive_int, "synth_val": positive_int,
+           "synth_nuisance": non_negative_float, "num_classes": int_at_least(2), "seed": non_negative_int,
+           "world_size": int_at_least(2)}
+ROW_KEYS = ("epoch", "split", "checkpoint")  # what a row's config adds to its run's: no --tag may take them
 
 
 def _tag(text: str) -> tuple[str, str]:
@@ -44,17 +69,17 @@ def _tag(text: str) -> tuple[str, str]:
 
 
 def _betas(text: str) -> tuple[float, float]:
-    try:
-        b1, b2 = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected B1,B2 (two numbers), got {text!r}") from None
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"expected B1,B2 (two numbers, each in [0, 1)), got {text!r}")
+    b1, b2 = (SHARE(v) for v in parts)
     return b1, b2
 
 
 def build_parser() -> argparse.ArgumentParser:
     from breg_models import BYPASS_FUNCTIONS
 
-    p = argparse.ArgumentParser(prog="python -m bench.train", description=DESCRIPTION, **examples(
+    p = ArgumentParser(prog="python -m bench.train", description=DESCRIPTION, **examples(
         "python -m bench.train # bregnext50 on a small synth set, 5 epochs",
         "python -m bench.train --recipe dacl --model tv_resnet18 --data rafdb:data/rafdb --dry-run # DACL's settings",
         "torchrun --nproc_per_node=2 -m bench.train --recipe bregnext --data affectnet:data/affectnet --amp bf16",
@@ -69,21 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
                    + " (README: Data on disk)")
     p.add_argument("--task", choices=("categorical", "dimensional"), default=None,
                    help=f"default: categorical, or dimensional for {', '.join(DIMENSIONAL_ONLY)}")
-    p.add_argument("--epochs", type=int, default=5, help="epochs to train (a rerun resumes up to this many)")
-    p.add_argument("--max-steps", type=int, default=None, metavar="N",
+    p.add_argument("--epochs", type=NUMBERS["epochs"], default=5,
+                   help="epochs to train (a rerun resumes up to this many)")
+    p.add_argument("--max-steps", type=NUMBERS["max_steps"], default=None, metavar="N",
                    help="train at most N steps of each epoch (a quick look at a large set, or a benchmark); unset: "
                         "every batch")
-    p.add_argument("--batch-size", type=int, default=None,
+    p.add_argument("--batch-size", type=NUMBERS["batch_size"], default=None,
                    help="default 128 (Sec. 3.5) on a GPU; 32 on the CPU, where bregnext50 at 128 needs ~10 GB")
-    p.add_argument("--lr", type=float, default=1e-4, help="the optimiser's learning rate")
+    p.add_argument("--lr", type=NUMBERS["lr"], default=1e-4, help="the optimiser's learning rate")
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="adam (BReG-NeXt Sec. 3.5, CAF) or sgd with --momentum (BReG-Net, DACL)")
-    p.add_argument("--momentum", type=float, default=None,
+    p.add_argument("--momentum", type=NUMBERS["momentum"], default=None,
                    help=f"--optimizer sgd: its momentum, in [0, 1); unset: {SGD_MOMENTUM} (DACL Sec. 4.2)")
     p.add_argument("--adam-betas", type=_betas, default=None, metavar="B1,B2",
                    help=f"--optimizer adam: its betas; unset: {','.join(map(str, ADAM_BETAS))} (CAF's code: 0.5,0.9)")
-    p.add_argument("--lr-gamma", type=float, default=0.8, help="lr multiplier every --lr-step, in (0, 1]")
-    p.add_argument("--lr-step", type=int, default=10, help="the lr decays every this many --lr-step-unit")
+    p.add_argument("--lr-gamma", type=NUMBERS["lr_gamma"], default=0.8,
+                   help="lr multiplier every --lr-step, in (0, 1]")
+    p.add_argument("--lr-step", type=NUMBERS["lr_step"], default=10,
+                   help="the lr decays every this many --lr-step-unit")
     p.add_argument("--lr-step-unit", choices=("epoch", "iter"), default="epoch", help="what --lr-step counts")
     p.add_argument("--loss", default=None,
                    help=", ".join(f"{'|'.join(names)} ({task})" for task, names in LOSSES.items()) + "; default "
@@ -106,39 +134,43 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--loss dacl: the CE-Unit's three linear widths; unset: the paper's 3584,512,64 on the "
                         "torchvision backbones (tv_*, ResNet-18's 512x7x7 map), "
                         + ",".join(map(str, DACL_WIDTHS)) + " on the zoo's networks (a small last map)")
-    p.add_argument("--weight-decay", type=float, default=1e-4, help="L2 weight, >= 0 (see --decay-on)")
+    p.add_argument("--weight-decay", type=NUMBERS["weight_decay"], default=1e-4,
+                   help="L2 weight, >= 0 (see --decay-on)")
     p.add_argument("--decay-on", choices=DECAY_ON, default="conv",
                    help="conv: L2 on convolution weights only (BReG-NeXt Sec. 3.5); all: every parameter (DACL's code)")
     p.add_argument("--augment", choices=AUGMENTS, default="bregnext",
                    help="bregnext: Sec. 3.5's colour and zoom on --augment-p of the faces; dacl: one of five "
                         "crops + flip; caf: a random crop + flip; none (README: Recipes)")
-    p.add_argument("--augment-p", type=float, default=0.25, help="share of faces augmented, in [0, 1] (0: off)")
+    p.add_argument("--augment-p", type=NUMBERS["augment_p"], default=0.25,
+                   help="share of faces augmented, in [0, 1] (0: off)")
     p.add_argument("--normalise", choices=tuple(NORMALISATIONS), default="bregnext",
                    help="input normalisation: bregnext (minus the code's channel means), dacl, imagenet (mean/std)")
-    p.add_argument("--image-size", type=int, default=64, help="the network's input side")
-    p.add_argument("--resize", type=int, default=None,
+    p.add_argument("--image-size", type=NUMBERS["image_size"], default=64, help="the network's input side")
+    p.add_argument("--resize", type=NUMBERS["resize"], default=None,
                    help="side faces are decoded to before the crop to --image-size (DACL, CAF: 256); unset: no crop")
-    p.add_argument("--holdout", type=float, default=0.0,
+    p.add_argument("--holdout", type=NUMBERS["holdout"], default=0.0,
                    help="share of the training set held out to pick the best epoch (0: pick on the validation split)")
-    p.add_argument("--synth-train", type=int, default=512, help="synth training set size")
-    p.add_argument("--synth-val", type=int, default=256, help="synth validation set size")
-    p.add_argument("--synth-nuisance", type=float, default=1.0, help="pose/light/noise strength, >= 0 (0: none)")
+    p.add_argument("--synth-train", type=NUMBERS["synth_train"], default=512, help="synth training set size")
+    p.add_argument("--synth-val", type=NUMBERS["synth_val"], default=256, help="synth validation set size")
+    p.add_argument("--synth-nuisance", type=NUMBERS["synth_nuisance"], default=1.0,
+                   help="pose/light/noise strength, >= 0 (0: none)")
     p.add_argument("--synth-balance", default="uniform", choices=tuple(BALANCES),
                    help=f"synth class mix: {' | '.join(BALANCES)}")
-    p.add_argument("--num-classes", type=int, default=None,
+    p.add_argument("--num-classes", type=NUMBERS["num_classes"], default=None,
                    help="default: the data set's (" + ", ".join(f"{k} {v}" for k, v in DEFAULT_NUM_CLASSES.items())
                    + ")")
     p.add_argument("--bypass", default=None, metavar="KIND[:p=v,...]",
                    help="swap every unit's bypass H (ablations: identity, atan, scaled:lam=0.9, fixed:alpha=1,beta=0, "
                         f"...); default: the network's own; kinds: {', '.join(BYPASS_FUNCTIONS)}")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="cpu or cuda (under torchrun each process takes cuda:LOCAL_RANK)")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help=f"{DEVICES} (under torchrun each process takes cuda:LOCAL_RANK); the run's config records "
+                        "cpu or cuda")
     p.add_argument("--bypass-impl", choices=("eager", "compile", "triton", "auto"), default="eager",
                    help="how the bypass runs (triton needs CUDA)")
     p.add_argument("--amp", choices=tuple(AMP), default="off", help="autocast dtype")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument("--compile", action="store_true", help="torch.compile the whole network")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights, data order and augmentation")
+    p.add_argument("--seed", type=NUMBERS["seed"], default=0, help="seed of the weights, data order and augmentation")
     p.add_argument("--deterministic", action="store_true", help="deterministic kernels (slower)")
     p.add_argument("--data-path", choices=DATA_PATHS, default="auto",
                    help="auto: a data set that fits the device (40%% of its memory) is held there, a larger one is "
@@ -154,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "classifier head stays fresh where its shape differs, everything else must fit; the path "
                         "is part of the run's identity")
     p.add_argument("--resume", default=None, metavar="CKPT",
-                   help="resume from this checkpoint (by default the run's own last.pt is resumed)")
+                   help="resume from this checkpoint, which must be this run's (its config the one these options "
+                        "make: its data is the --data given here); by default the run's own last.pt is resumed")
     p.add_argument("--tag", action="append", default=[], type=_tag, metavar="KEY=VALUE",
                    help="a label added to the run's config and every row it writes (bench.reproduce sets "
                         "paper=... and budget=...); part of the run's identity; repeatable")
@@ -238,43 +271,74 @@ def resolve(args: argparse.Namespace, given: set[str], device_type: str) -> dict
 
 
 def check_values(args: argparse.Namespace) -> None:
-    """Values no run can use, refused before any work."""
+    """Settings no run can use together, refused before any work (each value's own range is its option's type,
+    `NUMBERS`)."""
     if args.momentum is not None and args.optimizer != "sgd":
         raise UsageError("--momentum is a setting of --optimizer sgd")
-    if args.momentum is not None and not 0 <= args.momentum < 1:
-        raise UsageError(f"--momentum must be in [0, 1), got {args.momentum}")
-    if args.adam_betas is not None and (args.optimizer != "adam" or not all(0 <= b < 1 for b in args.adam_betas)):
-        raise UsageError("--adam-betas is a setting of --optimizer adam, each in [0, 1)")
-    for name in ("epochs", "batch_size", "lr_step", "image_size", "max_steps"):
-        if (getattr(args, name) or 1) < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be at least 1")
-    checks = {"lr": (0, float("inf"), False), "weight_decay": (0, float("inf"), True),
-              "lr_gamma": (0, 1, False), "augment_p": (0, 1, True), "synth_nuisance": (0, float("inf"), True)}
-    for name, (low, high, closed) in checks.items():
-        value = getattr(args, name)
-        if not (value == value and (low <= value if closed else low < value) and value <= high and value != float(
-                "inf")):
-            raise UsageError(f"--{name.replace('_', '-')} must be {'>=' if closed else '>'} {low}"
-                             f"{f' and <= {high}' if high != float('inf') else ''}, finite, got {value}")
+    if args.adam_betas is not None and args.optimizer != "adam":
+        raise UsageError("--adam-betas is a setting of --optimizer adam")
     if args.resize is not None and args.resize < args.image_size:
         raise UsageError(f"--resize {args.resize} is smaller than --image-size {args.image_size}: the crop would not "
                          "fit")
     if args.augment in ("dacl", "caf") and (args.resize or args.image_size) == args.image_size:
         raise UsageError(f"--augment {args.augment} crops --image-size out of larger faces: give --resize (256 in "
                          "the papers)")
-    if not 0 <= args.holdout < 1:
-        raise UsageError(f"--holdout must be in [0, 1), got {args.holdout}")
     for option, default in (("caf_margin", "adaptive"), ("caf_reading", "code"), ("caf_adversary", "caf")):
         if args.method != "caf" and getattr(args, option) != default:
             raise UsageError(f"--{option.replace('_', '-')} is a setting of --method caf")
 
 
+def number_problem(parse, value) -> str | None:
+    """Why ``value`` (read back from a file) is not a number the option type ``parse`` takes, or None: the type
+    reads the number written out, so '16' (text) and 16.0 are no image size, and nan no learning rate."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"must be a number, not {value!r}"
+    try:
+        parse(repr(value))
+    except ValueError as exc:  # 'must be at least 1, got 0' or 'expected an integer, got ...'
+        return str(exc).replace("expected ", "must be ", 1)
+    return None
+
+
+def config_problem(config) -> str | None:
+    """What makes ``config`` (read back from a file: a checkpoint's) one `run_config` cannot have written, in a
+    phrase naming the key; None if it could have. Each key is held to its option's kind, choices and range."""
+    if not isinstance(config, dict):
+        return f"its config is a {type(config).__name__}, not a dict"
+    missing = [k for k in CONFIG_KEYS if k not in config]
+    if missing:
+        return f"its config lacks {', '.join(missing)}"
+    actions = {a.dest: a for a in build_parser()._actions}
+    for key, value in config.items():
+        action = actions.get(key)
+        optional = value is None and action is not None and action.default is None
+        if optional:
+            problem = None
+        elif key in NUMBERS:
+            problem = number_problem(NUMBERS[key], value)
+        elif action is None or key in ("adam_betas", "dacl_widths"):  # tags are any text; pairs and triples:
+            problem = None if isinstance(value, (str, list)) else "must be text or a list"  # checked where used
+        elif action.nargs == 0:
+            problem = None if isinstance(value, bool) else "must be true or false"
+        elif action.choices is not None:
+            problem = None if isinstance(value, str) and value in action.choices else \
+                f"must be one of {', '.join(map(str, action.choices))}"
+        elif key == "device":
+            problem = None if value in ("cpu", "cuda") else "must be cpu or cuda"
+        else:  # a name or a path
+            problem = None if isinstance(value, str) else "must be text"
+        if problem:
+            return f"its config's {key} {problem}" + ("" if repr(value) in problem else f", not {value!r}")
+    try:
+        parse_spec(config["data"])
+    except ValueError as exc:
+        return f"its config's data: {exc}"
+    return None
+
+
 def run_config(args) -> dict:
     """Everything that changes what a run computes: its rows' identity in the results store."""
-    keys = ("model", "data", "task", "epochs", "batch_size", "lr", "lr_gamma", "lr_step", "lr_step_unit",
-            "loss", "weight_decay", "augment_p", "image_size", "num_classes", "bypass_impl", "amp",
-            "channels_last", "compile", "seed", "deterministic", "bypass")
-    config = {k: getattr(args, k) for k in keys}
+    config = {k: getattr(args, k) for k in CONFIG_KEYS}
     if args.recipe:  # a recipe run records every setting a recipe decides, so a rerun resolves the same config
         config.update({k: list(v) if isinstance(v, tuple) else v for k in RECIPE_KEYS
                        if ((v := getattr(args, k)) is not None or k in config)
@@ -296,9 +360,9 @@ def run_config(args) -> dict:
     if args.method != "plain":  # plain runs keep the keys (and run ids) they had before --method existed
         config.update(method=args.method, caf_margin=args.caf_margin, caf_reading=args.caf_reading,
                       caf_adversary=args.caf_adversary)
-    config["device"] = args.device
+    config["device"] = args.device.partition(":")[0]  # the GPU's number changes nothing the run computes
     for key, value in args.tag:
-        if key in config:
+        if key in config or key in ROW_KEYS:
             raise UsageError(f"--tag {key}=...: {key} is a setting of the run, not a label")
         config[key] = value
     return config

@@ -13,10 +13,9 @@ AMP = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(name: str) -> torch.device:
-    if name not in ("cpu", "cuda"):  # under torchrun each rank picks its own cuda:N
-        raise UsageError(f"--device must be cpu or cuda, not {name!r}")
-    check_device_here(name)
-    return torch.device(name)
+    """The device --device names (cpu, cuda or cuda:N; `harness.cli.device_name` resolves auto), checked to be
+    here; under torchrun each rank then takes its own cuda:LOCAL_RANK (`bench.training.distributed`)."""
+    return torch.device(check_device_here(name))
 
 
 def check_bypass_impl(impl: str, device: torch.device) -> None:

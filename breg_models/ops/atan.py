@@ -29,22 +29,28 @@ def recip_pos(v):
 def atan_poly(u, HALF: tl.constexpr):
     """P(u) with atan(t) = t + t^3 P(t^2) on |t| <= 1; atan(t)/t = 1 + u P(u) needs no divide.
 
-    Minimax in relative error of atan (Lawson-weighted least squares in float64, fitted for this project):
-    degree 7 for fp32 storage (1.3 fp32 ulp after fp32 Horner), degree 4 when the result is stored as
-    bf16/fp16 (5e-6 relative: 1/50 of fp16's half ulp, 1/400 of bf16's), three FMAs fewer.
+    Minimax in relative error of atan (Lawson-weighted least squares in float64, fitted for this project) with
+    P(0) pinned to fp32(-1/3), atan's own. The Eq. 8 backward takes dH/dalpha from 1/(1+u) + P, which tends to
+    1 + P(0) = 2/3 as x -> 0: unpinned fits were off there by 2.7e-6 (fp32) and 3.7e-4 (degree 4), a bias shared
+    by every term of a dL/dalpha sum over small x. Pinned, 1/(1+u) + P is within 4e-8 (fp32) / 2.7e-7
+    (degree 4) of float64 at u <= 1e-4, and within 7.2e-7 / 1.2e-4 anywhere on [0, 1] (unpinned: 2.7e-6 /
+    3.7e-4). Degree 7 for fp32 storage: atan within 1.3 fp32 ulp after fp32 Horner (1.13 with FMA). Degree 4,
+    three FMAs fewer, when the result is stored as bf16/fp16: atan within 9.3e-6 relative (unpinned 5.0e-6),
+    1/50 of fp16's half ulp and 1/400 of bf16's, so stored outputs do not move; a pinned degree 5 (1.3e-6)
+    would cost every bf16/fp16 kernel an FMA per element (bwd_proj NCHW stride 2: 20 -> 16 resident warps).
     """
     if HALF:
-        p = 0.058770254254341125 + u * -0.013955114409327507
-        p = -0.1225149855017662 + u * p
-        p = 0.19618307054042816 + u * p
-        return -0.3330889940261841 + u * p
-    p = -0.016367919743061066 + u * 0.0029206916224211454
-    p = 0.043211836367845535 + u * p
-    p = -0.07552210986614227 + u * p
-    p = 0.10666002333164215 + u * p
-    p = -0.14211054146289825 + u * p
-    p = 0.19993773102760315 + u * p
-    return -0.33333152532577515 + u * p
+        p = 0.06486950814723969 + u * -0.01632712222635746
+        p = -0.12802273035049438 + u * p
+        p = 0.19820456206798553 + u * p
+        return -0.3333333432674408 + u * p
+    p = -0.017795026302337646 + u * 0.003266384359449148
+    p = 0.04561806842684746 + u * p
+    p = -0.07764868438243866 + u * p
+    p = 0.10770946741104126 + u * p
+    p = -0.14239414036273956 + u * p
+    p = 0.19997546076774597 + u * p
+    return -0.3333333432674408 + u * p
 
 
 @triton.jit

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from ..bypass import EQ8_KINDS, FUNCTIONS, project
+from ..eq8 import eq8_authors
 
 DTYPES = (torch.float32, torch.bfloat16, torch.float16)
 _INT32_LIMIT = 2**31 - 2**16  # an offset (or offset + block) past this makes the kernels index in int64
@@ -224,8 +225,16 @@ bypass_add_backward.register_autograd(_no_double_backward, setup_context=_save_n
 
 def eager_eq8_shortcut(x: Tensor, residual: Tensor, alpha: Tensor, beta: Tensor, stride: int,
                        kind: str = "adaptive") -> Tensor:
-    """The eager definition (`breg_models.bypass`), with alpha, beta as tensors: what 'compile' compiles."""
+    """The float64-safe definition (`breg_models.bypass`), alpha, beta as tensors: what a Shortcut's 'compile'
+    compiles, and the benchmarks' 'eager_safe' line."""
     h = FUNCTIONS[kind].fn(x, alpha.to(x.dtype), beta.to(x.dtype))
+    return project(h, residual.shape[1], stride) + residual
+
+
+def authors_eq8_shortcut(x: Tensor, residual: Tensor, alpha: Tensor, beta: Tensor, stride: int) -> Tensor:
+    """The shortcut with Eq. 8 as the authors' code and a user write it (`eq8_authors`, NaN at alpha = 0): the
+    benchmarks' eager and compile baselines, not the safe definition `eager_eq8_shortcut` that models run."""
+    h = eq8_authors(x, alpha.to(x.dtype), beta.to(x.dtype))
     return project(h, residual.shape[1], stride) + residual
 
 
@@ -263,6 +272,7 @@ def fvcore_handle(inputs, outputs):
 FVCORE_HANDLES = {"breg::bypass_add": fvcore_handle}
 
 __all__ = [
-    "DTYPES", "EQ8_KINDS", "FVCORE_HANDLES", "bypass_add", "bypass_add_backward", "can_run", "check_can_run",
-    "compiled_eq8_shortcut", "compiled_shortcut", "eager_eq8_shortcut", "fvcore_handle", "interpreter_on",
+    "DTYPES", "EQ8_KINDS", "FVCORE_HANDLES", "authors_eq8_shortcut", "bypass_add", "bypass_add_backward", "can_run",
+    "check_can_run", "compiled_eq8_shortcut", "compiled_shortcut", "eager_eq8_shortcut", "fvcore_handle",
+    "interpreter_on",
 ]

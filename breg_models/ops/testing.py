@@ -12,7 +12,8 @@ import os
 
 import torch
 
-from breg_models.bypass import eq8_grads, project, reference
+from breg_models.bypass import project, reference
+from breg_models.eq8 import eq8_grads
 
 
 def kernel_device() -> torch.device:

@@ -21,21 +21,39 @@ TINY = ["--model", "bregnext14", "--image-size", "16", "--synth-train", "32", "-
         "--batch-size", "16", "--epochs", "1", "--device", "cpu", "--format", "json"]
 
 
-def _train(folder):
+def _train(folder, *extra):
     """bench.train's exit status and stdout."""
     stdout = io.StringIO()
     with contextlib.redirect_stdout(stdout):
         code = run_main(train.main, TINY + ["--results", str(folder / "train.jsonl"), "--checkpoint-dir",
-                                            str(folder / "ckpt")])
+                                            str(folder / "ckpt"), *extra])
     return code, stdout.getvalue()
+
+
+def _count_passes(monkeypatch) -> list[int]:
+    """The size of every data set a model is run over (the epochs' validation and bench.evaluate's passes)."""
+    from bench.training import inputs, loop
+
+    passes, real = [], inputs.predict
+
+    def predict(model, ds, *args, **kwargs):
+        passes.append(len(ds))
+        return real(model, ds, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "predict", predict)
+    monkeypatch.setattr(inputs, "predict", predict)  # what bench.evaluate imports when it evaluates
+    return passes
 
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """One finished run: its folder, best.pt, its stdout and its end-of-run evaluation rows."""
     folder = tmp_path_factory.mktemp("run")
-    code, stdout = _train(folder)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        passes = _count_passes(monkeypatch)
+        code, stdout = _train(folder)
     assert code == 0
+    assert passes == [48]  # one epoch, whose best.pt is the last: its validation is the evaluate row's, made once
     (best,) = (folder / "ckpt").glob("*/best.pt")
     return folder, best, stdout, ResultsStore(folder / "evaluate.jsonl").rows()
 
@@ -75,6 +93,23 @@ def test_the_command_line_reproduces_the_trains_row(run, capsys):
     assert "| bregnext14" in table and "| test" in table and "accuracy" in table
     assert [r["config"]["split"] for r in ResultsStore(store).rows()] == ["val", "test"]
     assert ResultsStore(store).rows()[1]["metrics"]["n_samples"] == 256  # synth's default test size
+
+
+def test_a_best_epoch_before_the_last_is_evaluated_anew(tmp_path, monkeypatch):
+    """Where best.pt is not the last epoch's weights, the last validation cannot stand for it: its row comes from
+    a pass of its own, and is what bench.evaluate gives for it."""
+    from bench.training import loop
+
+    values = iter([1.0, 0.0])  # epoch 1 scores best
+    monkeypatch.setattr(loop, "selection_value", lambda task, metrics: next(values))
+    passes = _count_passes(monkeypatch)
+    assert _train(tmp_path, "--epochs", "2", "--synth-train", "8", "--synth-val", "8")[0] == 0
+    assert passes == [8, 8, 8]  # two epochs' validation, then best.pt (epoch 1) on the validation split
+    (row,) = ResultsStore(tmp_path / "evaluate.jsonl").rows()
+    (best,) = (tmp_path / "ckpt").glob("*/best.pt")
+    assert torch.load(best, weights_only=True)["epoch"] == 1
+    (again,) = evaluate.evaluate_run(row["config"], best, ("val",))
+    assert again["metrics"] == row["metrics"]
 
 
 def test_rerunning_train_adds_no_evaluation_row_and_restores_a_lost_one(run, capsys):

@@ -51,12 +51,23 @@ def test_runs_appends_and_skips_done(tmp_path):
 
 
 def test_a_line_per_cell_when_stderr_is_not_a_terminal(tmp_path, capsys):
-    run_cells([{"x": 1}, {"x": 2}], square, ResultsStore(tmp_path / "r.jsonl"), "sq")
+    """A line as each cell starts and as it ends, naming it by what sets it apart from the others."""
+    run_cells([{"x": 1, "y": 0}, {"x": 2, "y": 0}], square, ResultsStore(tmp_path / "r.jsonl"), "sq")
     err = capsys.readouterr().err.splitlines()
-    assert [line.split(" done in")[0] for line in err] == ["sq: 1/2 cells, x=1", "sq: 2/2 cells, x=2"]
-    again = run_cells([{"x": 1}, {"x": 3}], square, ResultsStore(tmp_path / "r.jsonl"), "sq")
+    assert [line.split(" done in")[0] for line in err] == ["sq: running x=1", "sq: 1/2 cells, x=1",
+                                                           "sq: running x=2", "sq: 2/2 cells, x=2"]
+    again = run_cells([{"x": 1, "y": 0}, {"x": 3, "y": 0}], square, ResultsStore(tmp_path / "r.jsonl"), "sq")
     assert again.skipped == 1
-    assert capsys.readouterr().err.splitlines()[0].startswith("sq: 2/2 cells, x=3")  # counted after the skip
+    assert capsys.readouterr().err.splitlines()[1].startswith("sq: 2/2 cells, x=3")  # counted after the skip
+
+
+def test_preflight_runs_once_before_the_first_cell_and_not_when_all_are_stored(tmp_path):
+    """A sweep's checks of what its cells read run before any cell, and a finished sweep is served without them."""
+    calls = []
+    store = ResultsStore(tmp_path / "r.jsonl")
+    run_cells([{"x": 1}, {"x": 2}], square, store, "sq", preflight=lambda: calls.append(len(CALLS)))
+    assert calls == [0] and len(CALLS) == 2
+    run_cells([{"x": 1}, {"x": 2}], square, store, "sq", preflight=lambda: pytest.fail("nothing was left to run"))
 
 
 def test_failure_is_reported_retried_and_does_not_stop_others(tmp_path, capsys):

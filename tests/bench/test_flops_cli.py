@@ -109,13 +109,36 @@ def test_bypass_ablation_changes_only_bypass_cost(capsys):
     (["--models", "nope"], "unknown model"),
     (["--depths", "30"], "impossible BReG-NeXt depth"),
     (["--models", "bregnext26", "--bypass", "tanh"], "unknown bypass"),
-    (["--models", "bregnext26", "--input-size", "4"], "--input-size"),
 ])
-def test_bad_input_is_one_line_and_nonzero(args, needle):
-    proc = subprocess.run([sys.executable, "-m", "bench.flops", *args], capture_output=True, text=True)
-    assert proc.returncode == 1
-    assert needle in proc.stderr and "Traceback" not in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+def test_bad_input_is_one_line_and_nonzero(args, needle, capsys):
+    from bench.cli import run_main
+
+    assert run_main(main, args) == 1
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err
+    assert err.strip().splitlines() == [err.strip()] and err.startswith("bench.flops: error:")
+
+
+def test_a_read_only_store_serves_its_rows_and_refuses_only_a_new_one(tmp_path, monkeypatch, capsys):
+    """A read-only store is an error only where a row must be written; counting shows a line per model."""
+    import harness.cli
+
+    store = tmp_path / "flops.jsonl"
+    run(capsys, "--models", "bregnext26", "--input-size", "16", "--results", str(store))
+    writable = harness.cli.os.access
+    monkeypatch.setattr(harness.cli.os, "access", lambda path, mode: writable(path, mode) and not (
+        mode & harness.cli.os.W_OK and str(path).startswith(str(tmp_path))))
+    assert main(["--models", "bregnext26", "--input-size", "16", "--results", str(store)]) == 0
+    captured = capsys.readouterr()
+    assert "BReG-NeXt-26" in captured.out and captured.err == ""  # read back: nothing counted, nothing said
+    from bench.cli import run_main
+
+    assert run_main(main, ["--models", "bregnext26", "bregnext32", "--input-size", "16", "--results", str(store)]) == 1
+    assert capsys.readouterr().err.strip() == f"bench.flops: error: --results {store}: not writable"
+    monkeypatch.setattr(harness.cli.os, "access", writable)
+    assert main(["--models", "bregnext26", "bregnext32", "--input-size", "16", "--results", str(store)]) == 0
+    assert capsys.readouterr().err == "flops: bregnext32 (1/1)\n"  # the one model counted, not the stored one
+    assert len(ResultsStore(store).rows("flops")) == 2
 
 
 def test_unknown_format_is_usage_error():

@@ -21,7 +21,7 @@ def test_refuses_without_cuda_before_any_work(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(gpu_suite, "run_step", lambda step: pytest.fail("ran a step without CUDA"))
     out = tmp_path / "res"
-    assert run_main(gpu_suite.main, ["--out", str(out)]) == 1
+    assert run_main(gpu_suite.main, ["--out-dir", str(out)]) == 1
     err = capsys.readouterr().err.strip()
     assert "needs a CUDA device" in err and "\n" not in err and "Traceback" not in err
     assert not out.exists()
@@ -49,12 +49,16 @@ def test_help_ends_with_examples(capsys):
     assert "examples:" in text and text.splitlines()[-1].strip().startswith("python -m ")
 
 
-def test_out_that_is_a_file_is_a_one_line_error(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("option, message", [("--out-dir", "is a file, not a folder"),
+                                             ("--out", "--out names the report's file, --out-dir the results folder")])
+def test_out_dir_that_is_a_file_or_out_that_is_a_folder_is_a_one_line_error(tmp_path, monkeypatch, capsys, option,
+                                                                             message):
+    """--out is a file, as in every entry point; the results folder is --out-dir."""
     monkeypatch.setattr(gpu_suite, "cuda_device_name", lambda: H100)
-    (tmp_path / "res").write_text("x")
-    assert run_main(gpu_suite.main, ["--out", str(tmp_path / "res")]) == 1
+    (tmp_path / "res").write_text("x") if option == "--out-dir" else (tmp_path / "res").mkdir()
+    assert run_main(gpu_suite.main, [option, str(tmp_path / "res")]) == 1
     err = capsys.readouterr().err.strip()
-    assert "is a file, not a folder" in err and "\n" not in err
+    assert message in err and "\n" not in err
 
 
 def _python(code: str, folder: Path, name: str, limit: float = 60) -> gpu_suite.Step:
@@ -89,7 +93,7 @@ def test_rows_land_in_the_device_folder_and_a_failing_step_does_not_stop_the_oth
     monkeypatch.setitem(gpu_suite.BUILDERS, "kernel", kernel)
     monkeypatch.setitem(gpu_suite.BUILDERS, "epoch_time", slow)
     out = tmp_path / "res"
-    assert run_main(gpu_suite.main, ["--out", str(out)]) == 1
+    assert run_main(gpu_suite.main, ["--out-dir", str(out)]) == 1
     assert ran == ["tests", "kernel", "epoch_time"]
     folder = out / "h100-80gb-hbm3"
     (row,) = ResultsStore(folder / "kernel.jsonl").rows("kernel")
@@ -108,10 +112,12 @@ def test_rows_land_in_the_device_folder_and_a_failing_step_does_not_stop_the_oth
 def test_skip_and_success(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(gpu_suite, "cuda_device_name", lambda: "NVIDIA H200")
     monkeypatch.setitem(gpu_suite.BUILDERS, "kernel", lambda folder, args: _python("pass", folder, "kernel"))
-    assert run_main(gpu_suite.main, ["--out", str(tmp_path), "--skip", "tests,epoch_time"]) == 0
+    report = tmp_path / "report.txt"
+    assert run_main(gpu_suite.main, ["--out-dir", str(tmp_path), "--out", str(report), "--skip",
+                                     "tests,epoch_time"]) == 0
     summary = json.loads((tmp_path / "h200" / "suite.json").read_text())
     assert [s["name"] for s in summary["steps"]] == ["kernel"] and summary["tests"] is None
-    assert "no rows were stored" in capsys.readouterr().out
+    assert "no rows were stored" in report.read_text() and not capsys.readouterr().out  # --out: the report's file
 
 
 def test_the_real_steps_commands(tmp_path, monkeypatch):

@@ -93,6 +93,7 @@ def test_cuda_defaults_are_three_dtypes_and_2_24_elements(monkeypatch, capsys):
         return iter(())
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(kernel, "run", fake_run)
     assert kernel.main(["--format", "csv", "--results", ""]) == 0
     assert seen["dtypes"] == ["fp32", "bf16", "fp16"] and "flat24" in seen["sizes"] and seen["device"] == "cuda"
@@ -107,6 +108,17 @@ def test_rows_land_in_the_results_store(tmp_path):
                         "--results", str(store), "--out", str(tmp_path / "rows.csv")]) == 0
     (row,) = ResultsStore(store).rows("kernel")
     assert row["config"]["impl"] == "eager" and row["metrics"]["median_ms"] > 0 and row["env"]["torch"]
+
+
+def test_eager_is_the_authors_form_and_eager_safe_the_definition(tmp_path):
+    assert kernel.op_of("eager") is op_module.authors_eq8_shortcut
+    assert kernel.op_of("eager_safe") is op_module.eager_eq8_shortcut
+    store = tmp_path / "k.jsonl"
+    assert kernel.main([*SMALL, "--impls", "eager,eager_safe", "--results", str(store), "--out",
+                        str(tmp_path / "rows.csv")]) == 0
+    rows = ResultsStore(store).rows("kernel")
+    assert [r["config"]["impl"] for r in rows] == ["eager", "eager_safe"]
+    assert all(r["metrics"]["median_ms"] > 0 for r in rows)
 
 
 def test_markdown_table_through_reports(capsys):
@@ -151,7 +163,7 @@ def _no_graph(x, r, a, b, stride):
                                          (_no_graph, "CompileFallback: torch.compile built 1 graphs of 0 calls")])
 def test_compile_that_falls_back_is_an_error_row_not_an_eager_timing(fn, message, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(kernel, "COMPILE_BACKEND", "eager")
-    monkeypatch.setattr(op_module, "eager_eq8_shortcut", fn)
+    monkeypatch.setattr(op_module, "authors_eq8_shortcut", fn)
     store = tmp_path / "k.jsonl"
     assert run_main(kernel.main, [*SMALL, "--impls", "eager,compile", "--results", str(store), "--format", "csv"]) == 1
     eager, compiled = ResultsStore(store).rows("kernel")
@@ -244,3 +256,10 @@ def test_missing_parent_folders_are_made(tmp_path):
     out, store = tmp_path / "a" / "b" / "rows.csv", tmp_path / "c" / "k.jsonl"
     assert kernel.main([*SMALL, "--impls", "eager", "--out", str(out), "--results", str(store), "--format", "csv"]) == 0
     assert out.read_text().startswith("size,") and len(ResultsStore(store).rows()) == 1
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
+def test_a_numbered_gpu_is_a_device_and_one_line_where_absent(capsys):
+    assert run_main(kernel.main, ["--device", "cuda:1", "--results", ""]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("error: --device cuda:1: no CUDA device on this machine (use --device cpu)") and "\n" not in err

@@ -9,12 +9,12 @@ from breg_models.bypass import (
     EQ8_KINDS,
     FUNCTIONS,
     Bypass,
-    eq8_grads,
     get_function,
     parse_bypass,
     reference,
     resolve_params,
 )
+from breg_models.eq8 import eq8_authors, eq8_grads
 
 X64 = torch.linspace(-8.0, 8.0, 801, dtype=torch.float64)
 TOL = {torch.float32: 2e-6, torch.bfloat16: 1e-2, torch.float16: 2e-3}  # a few ulps of each format
@@ -120,6 +120,15 @@ def test_formulas_match_paper_transcriptions():
     s = math.sqrt(b * b + 1)
     torch.testing.assert_close(reference("adaptive", x, alpha=a, beta=b), torch.atan(a * x / s) / (a * s))
     torch.testing.assert_close(reference("scaled", x, lam=1.1), 1.1 * x)
+
+
+def test_authors_form_is_eq8_except_at_alpha_zero():
+    """The printed formula (the benchmarks' baseline) is the reference wherever it is defined, 0/0 at alpha = 0."""
+    b = torch.tensor(1.5, dtype=torch.float64)
+    for alpha in (1.0, -0.3, 1e-4):
+        a = torch.tensor(alpha, dtype=torch.float64)
+        torch.testing.assert_close(eq8_authors(X64, a, b), FUNCTIONS["adaptive"].fn(X64, a, b), rtol=1e-12, atol=0)
+    assert torch.isnan(eq8_authors(X64, torch.tensor(0.0, dtype=torch.float64), b)).all()
 
 
 def test_module_parameters_and_buffers():

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.results_store import ResultsStore, make_row
-from reports.build import DEFAULT_OUT, caption, main
+from reports.build import DEFAULT_OUT, PAPER_TABLES, caption, main
 
 ENV = {"device": "cpu", "git_commit": "abc123"}
 
@@ -35,8 +35,8 @@ def test_default_formats_and_folder(tmp_path, monkeypatch, capsys):
     assert main([]) == 0
     assert DEFAULT_OUT == Path("results/reports")
     written = sorted(p.name for p in (tmp_path / DEFAULT_OUT).iterdir())
-    assert written == ["depth_sweep_table_2_fig_5.md", "depth_sweep_table_2_fig_5.tex", "training_runs.md",
-                       "training_runs.tex"]
+    # depth_sweep rows feed a paper table (BReG-NeXt Table 2), so every paper table is written beside it
+    assert written == sorted(f"{stem}.{ext}" for stem in {*PAPER_TABLES, "training_runs"} for ext in ("md", "tex"))
     assert not (tmp_path / "reports").exists()
     assert main([]) == 0, "its own output folder under results/ is not read back as a store"
 
@@ -44,8 +44,8 @@ def test_default_formats_and_folder(tmp_path, monkeypatch, capsys):
 def test_formats_comma_separated_and_repeated(tmp_path, capsys):
     store, out = _store(tmp_path), tmp_path / "out"
     assert main([str(store), "--format", "csv,json", "--format", "csv", "--out", str(out)]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["depth_sweep_table_2_fig_5.csv", "depth_sweep_table_2_fig_5.json",
-                                                     "training_runs.csv", "training_runs.json"]
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        f"{stem}.{ext}" for stem in {*PAPER_TABLES, "training_runs"} for ext in ("csv", "json"))
     assert "bregnext26" in (out / "training_runs.csv").read_text()
 
 
@@ -114,3 +114,40 @@ def test_caption_names_data_device_commit_and_budget(tmp_path):
     store = _store(tmp_path, budget="2 epochs")
     assert main([str(store), "--format", "markdown", "--out", str(tmp_path / "out")]) == 0
     assert "budget 2 epochs" in (tmp_path / "out" / "training_runs.md").read_text()
+
+
+def test_a_row_no_table_can_show_is_left_out_with_one_warning(tmp_path, capsys):
+    """A row of the right command but the wrong kind: named by store and line, the other rows rendered."""
+    store, out = _store(tmp_path), tmp_path / "out"
+    ResultsStore(store).append(make_row("depth_sweep", {"model": "x"}, {"loss": 1.0}))  # line 3: no depth, no title
+    assert main([str(store), "--format", "markdown", "--out", str(out)]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"reports: warning: {store}:3: table depth_sweep_table_2_fig_5 cannot show this depth_sweep row "
+        "(KeyError: 'depth'); left out"]
+    assert "BReG-NeXt-26" in (out / "depth_sweep_table_2_fig_5.md").read_text()
+
+
+@pytest.mark.parametrize("command, metrics", [("gradflow", {"loss": 1.0}), ("loader", {"seconds": None}),
+                                              ("kernel_aot", {}), ("flops", {"params": None})])
+def test_a_store_of_rows_no_table_can_show_is_one_line_and_writes_nothing(tmp_path, capsys, command, metrics):
+    store, out = tmp_path / "bad.jsonl", tmp_path / "out"
+    ResultsStore(store).append(make_row(command, {"model": "x"}, metrics))
+    code = main([str(store), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1 and f"{store}:1: table " in err
+    if command == "flops":  # a paper table: written with the published values, the row left out
+        assert code == 0 and "left out" in err and (out / "bregnext_tables_1_2.md").exists()
+    else:
+        assert code == 1 and err.startswith("reports: error: ") and not out.exists()
+
+
+def test_a_figure_whose_rows_cannot_be_drawn_is_skipped_with_one_warning(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("matplotlib", reason="figures need the 'plots' extra")
+    from reports import figures
+
+    monkeypatch.setattr(figures, "bypass_functions", lambda out: [])  # Fig. 3 needs no rows: not what is tested
+    store, out = tmp_path / "kernel.jsonl", tmp_path / "out"
+    ResultsStore(store).append(make_row("kernel", {"model": "x"}, {"loss": 1.0}))
+    assert main([str(store), "--out", str(out), "--figures"]) == 0
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("reports: warning: figure 'kernel bandwidth' skipped") == 1
