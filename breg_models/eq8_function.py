@@ -31,11 +31,12 @@ from torch import Tensor
 from .eq8 import atanc, eq8, eq8_q
 
 _ATANC_ONE = 2.0**-64  # below this |z|, atan(z) / z is 1 in fp32 and float64 alike
-# Backward elements per step. Each of a step's ~35 ops is one parallel region of every thread, and on a shared
-# machine each region can wait a scheduler slice for a thread that was preempted: with 2^18-element steps
-# (buffers in cache) a 2^23-element unit took 12x the printed formula's time under load, with 2^22 1.1x. So the
-# steps are large, and their 9 buffers bound the backward's scratch memory (150 MB), not cache misses.
-_CHUNK = 1 << 22
+# Backward elements per step: 9 fp32 buffers of 2^18 (9 MB) stay in the last-level cache, which made a
+# BReG-NeXt-50 step at 1 thread 0.99x the printed formula's time against 1.17x with 2^22-element steps. The
+# price is ~35 parallel regions per 2^18 elements: on a machine whose other load preempts threads, each region
+# can wait a scheduler slice for one of them (a 2^23-element unit, 2 threads under load: 12x the formula's time
+# at 2^18, 1.1x at 2^22), where the formula's ~20 regions per unit lose little.
+_CHUNK = 1 << 18
 # P(u) on [0, 1], P(0) = -1/3 pinned: minimax in relative error of q = -(1/(1+u) + P) = dH/dalpha / (alpha x^3 / s^4),
 # fitted for this project (Lawson-weighted least squares in float64): 3.1e-8, 2.8e-7 after fp32 Horner.
 _P = (-0.3333333432674408, 0.1999986171722412, -0.142801895737648, 0.11043338477611542, -0.08687005937099457,

@@ -31,6 +31,27 @@ def render(frame: pd.DataFrame, fmt: str = "markdown", caption: str = "", notes:
     raise ValueError(f"unknown format {fmt!r}; choose one of: {', '.join(FORMATS)}")
 
 
+
+def read_markdown(markdown: str, heading: str | None = None) -> list[dict[str, str]]:
+    """The body lines of a table `render` wrote as Markdown, each as {column: cell}: the table under the block
+    heading ``*heading*`` (a `sections` value), or the first table when None. The inverse a reader of a written
+    report (or a test) needs."""
+    lines = markdown.splitlines()
+    table: list[str] = []
+    for text in lines[lines.index(f"*{heading}*") if heading else 0:]:
+        if text.startswith("|"):
+            table.append(text)
+        elif table:
+            break
+    names = [c.strip() for c in table[0].strip("|").split("|")]
+    return [dict(zip(names, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in table[2:]]
+
+
+def read_notes(markdown: str) -> list[str]:
+    """The numbered notes under a Markdown table `render` wrote, without their numbers."""
+    return [re.sub(r"^\[\d+\] ", "", n) for n in markdown.splitlines() if re.match(r"\[\d+\] ", n)]
+
+
 GROUP_SEP = "|"
 
 

@@ -29,6 +29,8 @@ from reports.bregnet_tables import (
     render_table_7,
 )
 from reports.paper_tables import MEASURED, NOT_RUN, NOT_RUNNABLE
+from reports.render import read_markdown as md_table
+from reports.render import read_notes as notes
 
 ENV = {"device": "cpu", "git_commit": "abc1234"}
 TABLE_IDS = {"bregnet_table_1": "I", "bregnet_table_2": "II", "bregnet_table_3": "III", "bregnet_table_4": "IV",
@@ -51,18 +53,6 @@ def csv_lines(text: str) -> list[dict]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def md_table(markdown: str, heading: str | None = None) -> list[dict[str, str]]:
-    """The body lines of the Markdown table under the data set heading ``*heading*`` (the first table when None),
-    each as {column: cell}."""
-    lines = markdown.splitlines()
-    table: list[str] = []
-    for text in lines[lines.index(f"*{heading}*") if heading else 0:]:
-        if text.startswith("|"):
-            table.append(text)
-        elif table:
-            break
-    names = [c.strip() for c in table[0].strip("|").split("|")]
-    return [dict(zip(names, (c.strip() for c in line.strip("|").split("|")), strict=True)) for line in table[2:]]
 
 
 def md_line(markdown: str, heading: str | None, name: str, **cells: str) -> dict[str, str]:
@@ -74,8 +64,6 @@ def md_line(markdown: str, heading: str | None, name: str, **cells: str) -> dict
     return hits[0]
 
 
-def notes(markdown: str) -> list[str]:
-    return [re.sub(r"^\[\d+\] ", "", line) for line in markdown.splitlines() if re.match(r"\[\d+\] ", line)]
 
 
 def run_note(markdown: str, name: str) -> str:

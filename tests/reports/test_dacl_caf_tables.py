@@ -5,7 +5,6 @@ naming what fills the runnable lines; Markdown and LaTeX render."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -21,6 +20,8 @@ from reports.dacl_caf_tables import (
     render_dacl_table2,
 )
 from reports.paper_tables import MEASURED, NOT_RUN, NOT_RUNNABLE
+from reports.render import read_markdown as md_table
+from reports.render import read_notes as notes
 from reports.row_names import row_title
 
 ENV = {"device": "cpu", "git_commit": "abc1234"}
@@ -48,21 +49,8 @@ def pub(paper: str, table: str, row: str, column: str) -> float:
     return float(published.lookup(paper, table, row, column)["value"])
 
 
-def md_table(markdown: str, heading: str) -> list[dict[str, str]]:
-    """The body lines of the Markdown table under the data set heading ``*heading*``, each as {column: cell}."""
-    lines = markdown.splitlines()
-    table: list[str] = []
-    for text in lines[lines.index(f"*{heading}*"):]:
-        if text.startswith("|"):
-            table.append(text)
-        elif table:
-            break
-    names = [c.strip() for c in table[0].strip("|").split("|")]
-    return [dict(zip(names, (c.strip() for c in row.strip("|").split("|")), strict=True)) for row in table[2:]]
 
 
-def notes(markdown: str) -> list[str]:
-    return [re.sub(r"^\[\d+\] ", "", n) for n in markdown.splitlines() if re.match(r"\[\d+\] ", n)]
 
 
 def by_method(rows: list[dict]) -> dict[str, dict]:
