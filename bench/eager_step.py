@@ -143,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
         for form in todo:
             print(f"eager_step: {form}, process {repeat + 1} of {args.repeats}", file=sys.stderr)
             runs[form].append(measure(configs[form]))
-    for form in todo:
-        rows[form] = make_row(COMMAND, configs[form], summarise(runs[form]))
-        if store is not None:
-            store.append(rows[form])
+            if repeat == args.repeats - 1:  # the form's last process: its row is final, stored at once
+                rows[form] = make_row(COMMAND, configs[form], summarise(runs[form]))
+                if store is not None:
+                    store.append(rows[form])
     write_output(render_eager_step([rows[form] for form in args.forms], args.format), args.out)
     return 0
 
