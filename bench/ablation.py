@@ -25,7 +25,17 @@ import torch
 
 from breg_models import parse_bypass, resolve_names
 from breg_models.specs import TASKS
-from harness.cli import ArgumentParser, data_spec, examples, int_at_least, int_list_of, non_negative_int, positive_int
+from harness.cli import (
+    DEVICES,
+    ArgumentParser,
+    data_spec,
+    device_name,
+    examples,
+    int_at_least,
+    int_list_of,
+    non_negative_int,
+    positive_int,
+)
 from harness.data_spec import SOURCES
 from reports.ablation import render_ablation
 from reports.render import FORMATS
@@ -73,13 +83,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--epochs", type=positive_int, default=None, help="training epochs per cell (CPU 1, GPU 10)")
     p.add_argument("--batch-size", type=int_at_least(2), default=None,
                    help="at least 2 (batch norm); CPU default 32, GPU 128")
-    p.add_argument("--image-size", type=positive_int, default=None,
-                   help="input side (CPU 32, GPU 64; caf_table4 at least 64)")
+    p.add_argument("--image-size", type=int_at_least(16), default=None,
+                   help="input side, at least 16 (the synth faces' least) (CPU 32, GPU 64; caf_table4 at least 64)")
     p.add_argument("--synth-train", type=positive_int, default=None,
                    help="synth training set size (CPU 256, GPU 20000)")
     p.add_argument("--synth-val", type=positive_int, default=None, help="synth validation set size (CPU 128, GPU 4000)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="cpu, cuda or cuda:N (default cuda where there is one); cuda takes the GPU defaults")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help=f"{DEVICES} (default auto: cuda where there is one); cuda takes the GPU defaults")
     p.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off", help="autocast dtype (default off)")
     p.add_argument("--bypass-impl", default="eager", choices=("eager", "compile", "triton", "auto"),
                    help="how the bypass runs (default eager; triton needs CUDA)")
@@ -87,7 +97,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="write the table here instead of stdout")
     add_executor_args(p, default_results="results/ablation.jsonl")
     args = p.parse_args(argv)
-    defaults = dict(GPU_DEFAULTS if args.device == "cuda" else CPU_DEFAULTS)
+    defaults = dict(GPU_DEFAULTS if args.device.startswith("cuda") else CPU_DEFAULTS)
     defaults["image_size"] = max([defaults["image_size"], *(MIN_IMAGE.get(p, 0) for p in args.preset)])
     for key, value in defaults.items():
         if getattr(args, key) is None:

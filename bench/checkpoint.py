@@ -10,6 +10,7 @@ naming it.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -23,19 +24,59 @@ RESUME_KEYS = ("epoch", "shuffle_rng", "augment_rng", "best")
 
 def save_checkpoint(run_dir: Path, is_best: bool, state: dict, best_val: bool = False) -> None:
     """Write last.pt atomically (a kill mid-save leaves the previous one), best.pt too if ``is_best``, and
-    best_val.pt if ``best_val`` (the epoch the validation split picks, kept beside a held-out selection)."""
+    best_val.pt if ``best_val`` (the epoch the validation split picks, kept beside a held-out selection).
+
+    Each file is written whole or not at all: a temporary file, fsynced, renamed over the old one, and the folder
+    fsynced so the rename survives a power cut. On failure the temporary file is removed and the error is one
+    line naming the folder, the space the checkpoint needs and the space left there.
+    """
     tmp = run_dir / "last.pt.tmp"
-    names = ["last.pt"] + ["best.pt"] * is_best + ["best_val.pt"] * best_val
+    # last.pt last: it says which epoch is done, so a failure before it leaves the epoch to redo, never a last.pt
+    # of this epoch beside a best.pt of an earlier one
+    names = ["best.pt"] * is_best + ["best_val.pt"] * best_val + ["last.pt"]
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
             torch.save(state, tmp)
+            _fsync(tmp)
             os.replace(tmp, run_dir / name)
+        _fsync(run_dir)
     except (OSError, RuntimeError) as exc:  # a full disk reaches torch.save as a RuntimeError from its zip writer
         tmp.unlink(missing_ok=True)
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise UsageError(f"could not write the checkpoint of epoch {state.get('epoch')} in {run_dir} (disk full or "
-                         f"not writable? {reason}); the epoch's row is stored and a rerun redoes that epoch") from None
+        raise UsageError(f"could not write the checkpoint of epoch {state.get('epoch')} in {run_dir} "
+                         f"({_space(run_dir, state)}; disk full or not writable? {reason}); the epoch's row is "
+                         "stored and a rerun redoes that epoch") from None
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk: fsync acts on the file, whatever descriptor."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _space(run_dir: Path, state: dict) -> str:
+    """'needs about 12.3 MB, 0.0 MB free there': the checkpoint's tensor bytes against the disk's free space."""
+    def tensor_bytes(value) -> int:
+        if isinstance(value, torch.Tensor):
+            return value.numel() * value.element_size()
+        if isinstance(value, dict):
+            return sum(tensor_bytes(v) for v in value.values())
+        if isinstance(value, list | tuple):
+            return sum(tensor_bytes(v) for v in value)
+        return 0
+
+    folder = run_dir
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        free = f"{shutil.disk_usage(folder).free / 1e6:.1f} MB free there"
+    except OSError:
+        free = "free space unknown"
+    return f"needs about {tensor_bytes(state) / 1e6:.1f} MB, {free}"
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

@@ -20,8 +20,10 @@ import torch
 from breg_models import create_model
 from breg_models.specs import ARRANGEMENTS, TABLE2_DEPTHS, TASKS, depth_to_k
 from harness.cli import (
+    DEVICES,
     ArgumentParser,
     data_spec,
+    device_name,
     examples,
     int_at_least,
     int_list_of,
@@ -61,8 +63,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    + " (README: Data on disk)")
     p.add_argument("--epochs", type=non_negative_int, default=None,
                    help="training epochs per depth for the accuracy/RMSE columns (0: cost only; CPU default 1)")
-    p.add_argument("--image-size", type=positive_int, default=None,
-                   help="training and timing input side (CPU 32, GPU 64)")
+    p.add_argument("--image-size", type=int_at_least(16), default=None,
+                   help="training and timing input side, at least 16 (the synth faces' least) (CPU 32, GPU 64)")
     p.add_argument("--flops-input-size", type=int_at_least(8), default=64,
                    help="input side for FLOPs, at least 8 (default 64, as Table 2)")
     p.add_argument("--batch-size", type=int_at_least(2), default=None,
@@ -70,8 +72,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--steps", type=positive_int, default=None, help="timed training steps per depth (CPU 2, GPU 50)")
     p.add_argument("--synth-train", type=positive_int, default=None, help="synth training set size (CPU 256)")
     p.add_argument("--synth-val", type=positive_int, default=None, help="synth validation set size (CPU 128)")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="cpu, cuda or cuda:N (default cuda where there is one); cuda takes the GPU defaults")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help=f"{DEVICES} (default auto: cuda where there is one); cuda takes the GPU defaults")
     p.add_argument("--amp", choices=("off", "bf16", "fp16"), default="off", help="autocast dtype (default off)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format")
     p.add_argument("--bypass-impl", default="eager", choices=("eager", "compile", "triton", "auto"),
@@ -81,7 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="write the table here instead of stdout")
     add_executor_args(p, default_results="results/depth_sweep.jsonl")
     args = p.parse_args(argv)
-    defaults = GPU_DEFAULTS if args.device == "cuda" else CPU_DEFAULTS
+    defaults = GPU_DEFAULTS if args.device.startswith("cuda") else CPU_DEFAULTS
     for key, value in defaults.items():
         if getattr(args, key) is None:
             setattr(args, key, value)

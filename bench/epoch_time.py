@@ -21,6 +21,19 @@ BReG-Net's published epoch (750.21 s for an AffectNet epoch on a GTX 1080 Ti) as
 H100 target: bregnext50 at >= 20,000 images/s with bf16, channels_last and the Triton bypass (an epoch in
 <= 15 s).
 
+Implementations (``--bypass-impls``), each row's ``bypass_form`` saying what ran:
+
+- ``eager``, ``compile``: BReG-NeXt Eq. 8 as the authors' code writes it, atan(alpha x / s) / (alpha s)
+  (`breg_models.eq8.eq8_authors`), eager and under torch.compile: the baselines a user would run, what a
+  speed-up must be over;
+- ``triton``: the fused Triton op;
+- ``eager_safe``: the model's own eager path, the safe Eq. 8 as an autograd Function (what training runs on
+  the CPU), a third, labelled line;
+- ``auto``: the model's choice, the fused op on CUDA, else the safe eager path.
+
+For networks whose bypass is not Eq. 8 (ResNet's identity, BReG-Net's atan) the definition is the authors' form:
+eager and compile run it, triton and eager_safe are left out with a notice.
+
 Without a GPU (or with ``--device cpu``) the defaults shrink to a smoke run that finishes in about a
 minute: bregnext50, eager bypass, an epoch of 64 images (one batch) timed as 1 step after 1 warm-up step.
 Those rows are labelled ``device: cpu``; they show the harness works, not what the target measures.
@@ -46,9 +59,11 @@ from bench.training.method import MethodContext
 from bench.training.plain import Plain
 from bench.training.runtime import AMP, check_bypass_impl, resolve_device, set_determinism
 from harness.cli import (
+    DEVICES,
     ArgumentParser,
     UsageError,
     check_output_path,
+    device_name,
     examples,
     int_at_least,
     non_negative_int,
@@ -68,6 +83,20 @@ GPU_DEFAULTS = {"models": "resnet32,resnet50,bregnet32,bregnet50,bregnext32,breg
                 "steps": 100, "warmup_steps": 200}
 STEPS_PER_SAMPLE = 10  # timed steps between two synchronisations (fewer when --steps is small)
 STEP_POOL = 16_384  # images a step budget draws its batches from
+# --bypass-impls name -> the Shortcut impl it sets on every unit (`breg_models.bypass.IMPLS`)
+SHORTCUT_IMPL = {"eager": "authors", "compile": "authors_compile", "eager_safe": "eager", "auto": "auto",
+                 "triton": "triton"}
+EQ8_ONLY = ("triton", "eager_safe")  # the same as eager, or not there at all, for other bypass kinds
+
+
+def bypass_form(impl: str, kind: str, device: str) -> str:
+    """What an implementation computes for a bypass kind, for the rows and the table."""
+    if kind not in ("adaptive", "fixed"):
+        return f"{kind}, torch.compile" if impl == "compile" else f"{kind}, eager"
+    if impl == "auto":
+        impl = "triton" if device == "cuda" else "eager_safe"
+    return {"eager": "authors' Eq. 8, eager", "compile": "authors' Eq. 8, torch.compile",
+            "eager_safe": "safe Eq. 8, the model's eager path", "triton": "fused Triton op"}[impl]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,9 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="GPU default on, CPU off")
     p.add_argument("--compile", action="store_true", help="also torch.compile the whole network")
+    p.add_argument("--compile-backend", choices=("inductor", "aot_eager"), default="inductor",
+                   help="torch.compile backend of the 'compile' bypass (aot_eager: checks the plumbing without "
+                        "inductor's compile time; its rows say so; default inductor)")
     p.add_argument("--no-data-row", action="store_true", help="skip the data-pipeline-only timing row")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="cpu or cuda (default cuda where there is one); sets the defaults above")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help=f"{DEVICES} (default auto: cuda where there is one); sets the defaults above")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the weights and the images (default 0)")
     p.add_argument("--format", choices=FORMATS, default="markdown", help="format of the printed table")
     p.add_argument("--out", default=None, help="write the table here instead of stdout")
@@ -210,18 +242,22 @@ def cells(args, device: torch.device) -> list[dict]:
     budget = {"epochs": args.epochs, "warmup": args.warmup} if args.epochs is not None else {
         "steps": args.steps, "warmup_steps": args.warmup_steps}
     common = {"epoch_size": args.n_images, "batch_size": args.batch_size, "image_size": args.image_size,
-              "amp": args.amp, "channels_last": args.channels_last, **budget, "device": device.type,
+              "amp": args.amp, "channels_last": args.channels_last, **budget, "device": str(device),
               "seed": args.seed}
     if args.compile:  # only when set, so rows stored before the option existed still match
         common["compile"] = True
-    jobs = [] if args.no_data_row else [("data-only", None)]
+    jobs = [] if args.no_data_row else [("data-only", None, {})]
     for model, impl in ((m, i) for m in models for i in impls):
-        if impl == "triton" and get_spec(model).bypass not in EQ8_KINDS:
-            print(f"epoch_time: {model}: the Triton kernel covers the Eq. 8 bypass only; timing "
-                  f"{get_spec(model).bypass!r} with the other implementations", file=sys.stderr)
+        kind = get_spec(model).bypass
+        if impl in EQ8_ONLY and kind not in EQ8_KINDS:
+            why = "the Triton kernel covers the Eq. 8 bypass only" if impl == "triton" else \
+                "eager_safe is eager for a bypass other than Eq. 8"
+            print(f"epoch_time: {model}: {why}; timing {kind!r} with the other implementations", file=sys.stderr)
             continue
-        jobs.append((model, impl))
-    return [{"model": m, "bypass_impl": i, **common} for m, i in jobs]
+        extra = {"compile_backend": args.compile_backend} if impl == "compile" and \
+            args.compile_backend != "inductor" else {}
+        jobs.append((model, impl, {"bypass_form": bypass_form(impl, kind, device.type), **extra}))
+    return [{"model": m, "bypass_impl": i, **form, **common} for m, i, form in jobs]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -236,8 +272,9 @@ def main(argv: list[str] | None = None) -> int:
                   "H100) needs --device cuda; timing a small CPU epoch instead (rows say device cpu)",
                   file=sys.stderr)
 
-    result = run_cells(todo, run_cell, open_store(args.results), COMMAND, needs_gpu=lambda c: c["device"] == "cuda",
-                       desc="configs", preflight=cpu_notice, **executor_kwargs(args))
+    result = run_cells(todo, run_cell, open_store(args.results), COMMAND,
+                       needs_gpu=lambda c: c["device"].startswith("cuda"), desc="configs", preflight=cpu_notice,
+                       **executor_kwargs(args))
     if result.finished:
         write_output(render_epoch_time(result.finished, args.format), args.out)
     result.raise_for_failures()
@@ -281,8 +318,9 @@ def run_cell(config: dict) -> tuple[dict, dict]:
     else:
         times, peak = time_training(config["model"], device, n=pool, batch_size=bs, image_size=config["image_size"],
                                     amp=config["amp"], channels_last=config["channels_last"],
-                                    bypass_impl=config["bypass_impl"], seed=config["seed"],
-                                    compile=config.get("compile", False), **budget)
+                                    bypass_impl=SHORTCUT_IMPL[config["bypass_impl"]], seed=config["seed"],
+                                    compile=config.get("compile", False),
+                                    compile_backend=config.get("compile_backend", "inductor"), **budget)
     if device.type == "cuda":
         torch.cuda.empty_cache()
     median = statistics.median(times)
@@ -302,17 +340,25 @@ def time_training(model_name: str, device, *, task: str = "categorical", n: int,
                   epochs: int = 3, warmup: int = 1, image_size: int = 64, amp: str = "off",
                   channels_last: bool = False, bypass_impl: str = "eager", seed: int = 0, compile: bool = False,
                   data=None, bar: tqdm | None = None, steps: int | None = None,
-                  warmup_steps: int = 0) -> tuple[list[float], int | None]:
+                  warmup_steps: int = 0, compile_backend: str = "inductor") -> tuple[list[float], int | None]:
     """Seconds of each timed training epoch of ``n`` synth images (``data``: a set already on the device,
     else the process's cached one) and the peak GPU memory; the step is `bench.train`'s (augment, forward,
-    loss, backward, Adam). With ``steps``: seconds per step of each timed sample of `time_steps` instead."""
+    loss, backward, Adam). With ``steps``: seconds per step of each timed sample of `time_steps` instead.
+    ``bypass_impl`` is a Shortcut impl (`breg_models.bypass.IMPLS`: 'authors' and 'authors_compile' are set on
+    the built model's units, with ``compile_backend``)."""
     from breg_models import create_model
+    from breg_models.bypass import Shortcut
+    from breg_models.registry import BYPASS_IMPLS
 
     device = torch.device(device)
     check_bypass_impl(bypass_impl, device)
     if data is None:
         data = synth_data(n, seed, image_size, str(device))
-    model = create_model(model_name, task=task, bypass_impl=bypass_impl).to(device)
+    built = bypass_impl if bypass_impl in BYPASS_IMPLS else "eager"
+    model = create_model(model_name, task=task, bypass_impl=built).to(device)
+    if built != bypass_impl:
+        for unit in (m for m in model.modules() if isinstance(m, Shortcut)):
+            unit.impl, unit.compile_backend = bypass_impl, compile_backend
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     config = {"loss": "focal" if task == "categorical" else "mse", "task": task, "amp": amp, "lr": 1e-4,

@@ -37,8 +37,10 @@ from breg_models.bypass import EQ8_KINDS, FUNCTIONS, Bypass
 from breg_models.network import units
 from breg_models.specs import depth_to_k
 from harness.cli import (
+    DEVICES,
     ArgumentParser,
     check_output_path,
+    device_name,
     examples,
     int_at_least,
     int_list_of,
@@ -220,7 +222,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the weights and the batch (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32",
                    help="float64 widens the range before the gradients of very deep cells overflow or underflow")
-    p.add_argument("--device", default="cpu", help="cpu or cuda[:N] (a Ray task then asks for a GPU)")
+    p.add_argument("--device", type=device_name, default="cpu",
+                   help=f"{DEVICES} (default cpu: the measurement is of gradients, not speed; with --executor ray "
+                        "a cuda cell asks for a GPU)")
     p.add_argument("--format", choices=FORMATS, default="markdown", help="summary format (default markdown)")
     p.add_argument("--out", help="write the summary here instead of stdout")
     add_executor_args(p, default_results="results/gradflow.jsonl")

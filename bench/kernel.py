@@ -1,14 +1,18 @@
 """Benchmark of the fused shortcut y = P(H(x)) + F: eager PyTorch vs torch.compile vs the Triton kernels.
 
     python -m bench.kernel                                   # defaults for the machine it runs on
-    python -m bench.kernel --sizes flat24,u32,d32 --numel 2^24 --passes fwdbwd --format csv --out kernel.csv
+    python -m bench.kernel --sizes d64x32s2,flat24 --passes fwdbwd --format csv --out kernel.csv
 
-A case is one (shape, dtype, pass); per case and implementation it writes one row: median time, achieved
+A case is one (shape, dtype, pass); per case and implementation it writes one row: time per call, achieved
 GB/s from the bytes the pass must move (forward: read x and F, write y; backward: read x and the C_in
 channels of dy that face x, write dx -- the zero-padded channels of a widening unit get no gradient, and dF
 is dy itself), that as a fraction of the copy bandwidth measured in the same run (a ``torch.clone`` of the
-same bytes), and the speed-ups over eager and over compile.
+same bytes, timed the same way), and the speed-ups over eager and over compile.
 
+- Sizes: the shortcut shapes the networks run (`breg_models.unit_shapes`: every distinct unit of Table 1's six
+  networks and the depth family, labelled like d64x32s2 = down-sampling, C_in 64, 32x32 input; at --batch,
+  128 on CUDA as in the papers) and flat2^k tensors (flat24 = 2^24 elements). The old names u32, u64, u128, d32,
+  d64 still work and mean u32x64, u64x32, u128x16, d32x64s2, d64x32s2.
 - 'eager' is Eq. 8 as the authors' code and a user write it (`authors_eq8_shortcut`), what a speed-up must be
   over; 'eager_safe' (asked for by name) is the float64-safe definition, a ~40-op series under torch.where.
 - 'compile' is a fresh ``torch.compile(fullgraph=True, dynamic=False)`` of the eager op per case, after
@@ -17,22 +21,34 @@ same bytes), and the speed-ups over eager and over compile.
 - Each case's rows go to the results store (``--results``) when the case finishes; a case that fails (out
   of memory, a compile error) is stored with a one-line ``error`` and the sweep goes on; Ctrl-C keeps the
   finished cases, and a rerun skips them unless ``--force``. Any failed case makes the exit status 1.
-- Timer on CUDA: CUDA events around each run, the L2 cache flushed (a 256 MB write) before each, warm-up
-  excluded, median of at least 10 timed runs: the run time is estimated first, then the count set to fill
-  ~100 ms, never below 10 (``triton.testing.do_bench`` gives a 100 ms+ case a single run). On the CPU:
-  ``time.perf_counter``, ``--repeats`` runs; Triton rows are left out there, since interpreted kernels time
-  numpy, not the kernel. Rows only: ``reports/`` makes the tables.
+- Timer on CUDA (`GraphTimer`): a single call of a small unit is ~10 us of GPU work behind ~100 us of host work,
+  so timing calls one by one measures the host. Each case runs on a side stream; k calls (enough for ~2 ms of
+  GPU work) are captured into one CUDA graph and the graph replayed (CUDA events around each replay, median
+  over ~100 ms, at least 10 replays): ``median_ms`` is GPU time per call. The calls cycle through copies of the
+  inputs that together exceed any L2 (256 MB), so each call reads cold data as in a network. Where capture
+  fails (the row's ``timer`` says why) the same k calls run eagerly between the events. ``call_ms`` is the wall
+  time per call of the same calls run eagerly, host included, and ``host_overhead_ms`` = call_ms - median_ms
+  (0 when the GPU, not the host, bounds the calls): what a caller pays beyond the GPU time. On the CPU:
+  ``time.perf_counter``, ``--repeats`` runs, no host columns (``--timer graph`` runs the GPU procedure there
+  with a wall clock standing in for the events and no capture: the dry run's check of that path). Triton rows
+  are left out on the CPU by default, since interpreted kernels time numpy, not the kernel. Rows only:
+  ``reports/`` makes the tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import math
 import statistics
 import sys
 import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import torch
 
+from breg_models.unit_shapes import shapes_by_label
 from harness.cli import (
     DEVICES,
     UsageError,
@@ -52,18 +68,31 @@ from .cli import add_output_args, run_main
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 IMPLS = ("eager", "compile", "triton", "eager_safe")
 PASSES = ("fwd", "bwd", "fwdbwd")
-# name: (C_in, H=W, C_out, stride) of the real BReG-NeXt units (64x64 input), at --batch
-UNITS = {"u32": (32, 64, 32, 1), "u64": (64, 32, 64, 1), "u128": (128, 16, 128, 1),
-         "d32": (32, 64, 64, 2), "d64": (64, 32, 128, 2)}
+# label: (C_in, H=W, C_out, stride) of every distinct unit of the networks (64x64 input), at --batch
+UNITS = {label: (s.cin, s.hw, s.cout, s.stride) for label, s in shapes_by_label().items()}
+ALIASES = {"u32": "u32x64", "u64": "u64x32", "u128": "u128x16", "d32": "d32x64s2", "d64": "d64x32s2"}  # old names
 FLAT = {f"flat{k}": k for k in range(20, 29)}  # 2^k elements as (2^k / 4096, 1, 64, 64), stride 1
 COMMAND = "kernel"
 CONFIG_KEYS = ("size", "x_shape", "out_shape", "stride", "dtype", "pass", "impl", "device", "device_name")
-FIELDS = [*CONFIG_KEYS[:7], "timer", "timed_runs", "median_ms", "bytes", "gbps", "copy_gbps", "frac_of_copy",
-          "speedup_vs_eager", "speedup_vs_compile", "error", "device", "device_name", "torch", "triton"]
-MIN_TIMED_RUNS = 10  # per case on CUDA, however slow the case
-TARGET_TIMED_MS = 100.0  # faster cases run more often, to fill about this much time
-L2_FLUSH_BYTES = 256 * 2**20  # more than any GPU's L2 (H100: 50 MB)
-COMPILE_BACKEND = "inductor"  # tests swap in "eager" to check the per-case compile without inductor's cost
+FIELDS = [*CONFIG_KEYS[:7], "timer", "timed_runs", "median_ms", "call_ms", "host_overhead_ms", "bytes", "gbps",
+          "copy_gbps", "frac_of_copy", "speedup_vs_eager", "speedup_vs_compile", "error", "device", "device_name",
+          "torch", "triton"]
+MIN_TIMED_RUNS = 10  # replays per case on CUDA, however slow the case
+TARGET_TIMED_MS = 100.0  # faster cases replay more often, to fill about this much GPU time
+GRAPH_MS = 2.0  # GPU time one graph replay should hold, so launch and event costs vanish in it
+MAX_CALLS = 2000  # calls per graph at most (a capture records each call once, at host speed)
+HOST_SAMPLES = 3  # eager runs of the k calls for call_ms
+COLD_BYTES = 256 * 2**20  # input copies a case cycles through hold at least this much: more than any GPU's L2
+MAX_COPIES = 64
+COMPILE_BACKEND = "inductor"  # tests and the dry run swap in "eager"/"aot_eager" to skip inductor's cost
+
+
+def size_names(text: str) -> list[str]:
+    """argparse type of --sizes: unit labels, flat sizes and the old unit names (given as their labels)."""
+    return [ALIASES.get(s, s) for s in choice_list([*UNITS, *FLAT, *ALIASES])(text)]
+
+
+size_names.choices = [*UNITS, *FLAT]  # what --help must name (harness.cli.choice_list's convention)
 
 
 def shapes(size: str, batch: int, numel: int | None = None) -> tuple[tuple, tuple, int]:
@@ -71,7 +100,7 @@ def shapes(size: str, batch: int, numel: int | None = None) -> tuple[tuple, tupl
     if size in FLAT:
         shape = (2 ** FLAT[size] // 4096, 1, 64, 64)
         return shape, shape, 1
-    cin, hw, cout, stride = UNITS[size]
+    cin, hw, cout, stride = UNITS[ALIASES.get(size, size)]
     if numel is not None:
         batch = max(1, round(numel / (cin * hw * hw)))
     return (batch, cin, hw, hw), (batch, cout, -(-hw // stride), -(-hw // stride)), stride
@@ -100,61 +129,209 @@ def timed_runs(estimate_ms: float, minimum: int = MIN_TIMED_RUNS, target_ms: flo
     return max(minimum, min(10_000, int(target_ms / max(estimate_ms, 1e-6))))
 
 
-def _cuda_timer(device: torch.device):
-    flush = torch.empty(L2_FLUSH_BYTES, dtype=torch.uint8, device=device)
-
-    def median_ms(fn) -> tuple[float, int]:
-        fn()  # first call: compilation, autotuning, allocations
-        torch.cuda.synchronize(device)
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(3):
-            flush.zero_()
-            fn()
-        end.record()
-        torch.cuda.synchronize(device)
-        n = timed_runs(start.elapsed_time(end) / 3)
-        for _ in range(max(1, n // 4)):  # warm-up, excluded
-            fn()
-        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
-        for begin, stop in events:
-            flush.zero_()
-            begin.record()
-            fn()
-            stop.record()
-        torch.cuda.synchronize(device)
-        return statistics.median(b.elapsed_time(s) for b, s in events), n
-
-    return median_ms
+def input_copies(case_bytes: int, cold_bytes: int = COLD_BYTES) -> int:
+    """Copies of a case's inputs to cycle through so that together they exceed the L2: a call then finds none
+    of its data left in the cache by the calls before it (what an L2 flush did, without timing the flush)."""
+    return max(1, min(MAX_COPIES, math.ceil(cold_bytes / max(case_bytes, 1))))
 
 
-def _cpu_timer(repeats: int):
-    def median_ms(fn) -> tuple[float, int]:
-        fn()  # warm-up (and compilation), excluded
+def calls_per_graph(estimate_ms: float, copies: int, graph_ms: float = GRAPH_MS, cap: int = MAX_CALLS) -> int:
+    """Calls one graph holds: ~``graph_ms`` of GPU work, a whole number of rounds of the input copies (at least
+    one, so every copy goes cold before its next use), at most ``cap`` unless one round needs more."""
+    want = min(cap, max(1, math.ceil(graph_ms / max(estimate_ms, 1e-6))))
+    return copies * max(1, math.ceil(want / copies))
+
+
+@dataclass(frozen=True)
+class Timing:
+    """One implementation's time on one case: ``ms`` per call (GPU time on CUDA, wall time on the CPU)."""
+
+    ms: float
+    runs: int  # calls behind the median
+    method: str  # how ``ms`` was measured, for the row's timer column
+    call_ms: float | None = None  # wall time per eagerly run call, host included (GPU timer only)
+
+    @property
+    def host_overhead_ms(self) -> float | None:
+        """Host time per call the GPU time does not cover; 0 where the GPU bounds eager calls."""
+        return None if self.call_ms is None else max(self.call_ms - self.ms, 0.0)
+
+
+class CpuTimer:
+    """perf_counter around single calls, ``repeats`` of them after two untimed (compilation, allocation)."""
+
+    def __init__(self, repeats: int):
+        self.repeats = repeats
+
+    def context(self):
+        return contextlib.nullcontext()
+
+    def copies(self, case_bytes: int) -> int:
+        return 1
+
+    def __call__(self, fns: Sequence[Callable[[], object]]) -> Timing:
+        fn = fns[0]
+        fn()
         fn()
         times = []
-        for _ in range(repeats):
+        for _ in range(self.repeats):
             t0 = time.perf_counter()
             fn()
             times.append((time.perf_counter() - t0) * 1e3)
-        return statistics.median(times), repeats
-
-    return median_ms
+        return Timing(statistics.median(times), self.repeats, "perf_counter")
 
 
-def bench_case(op, x, r, a, b, dy, stride, pass_, timer) -> tuple[float, int]:
-    """``timer`` applied to one pass of ``op``: forward without grad, backward through a kept graph, or both
-    (the benchmark suite times the same cases through pytest-benchmark)."""
-    if pass_ == "fwd":
-        def fwd():
-            with torch.no_grad():
-                op(x, r, a, b, stride)
-        return timer(fwd)
-    inputs = (x, r, a, b)
-    if pass_ == "bwd":
-        y = op(x, r, a, b, stride)
-        return timer(lambda: torch.autograd.grad(y, inputs, dy, retain_graph=True))
-    return timer(lambda: torch.autograd.grad(op(x, r, a, b, stride), inputs, dy))
+class CudaClock:
+    """The CUDA side of `GraphTimer`, and its only torch.cuda calls: a side stream the case runs on (capture
+    needs one, and autograd runs a backward on its forward's stream), events, capture, synchronisation."""
+
+    name = "cuda events"
+    replay = "cuda-graph replay"
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.stream = torch.cuda.Stream(device)
+
+    @contextlib.contextmanager
+    def context(self):
+        current = torch.cuda.current_stream(self.device)
+        self.stream.wait_stream(current)  # the inputs were made on the default stream
+        try:
+            with torch.cuda.stream(self.stream):
+                yield
+        finally:
+            current.wait_stream(self.stream)
+
+    def sync(self) -> None:
+        torch.cuda.synchronize(self.device)
+
+    def elapsed_ms(self, fn: Callable[[], object], n: int) -> list[float]:
+        """GPU time of each of ``n`` runs of ``fn``: events recorded around each, one synchronisation at the end."""
+        events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
+        for begin, end in events:
+            begin.record()
+            fn()
+            end.record()
+        self.sync()
+        return [begin.elapsed_time(end) for begin, end in events]
+
+    def capture(self, fn: Callable[[], object]) -> Callable[[], None]:
+        """``fn``'s GPU work as a CUDA graph (`torch.cuda.graph` on the case's stream); its replay."""
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=self.stream):
+            fn()
+        return graph.replay
+
+    def wall_ms(self, fn: Callable[[], object]) -> float:
+        self.sync()
+        t0 = time.perf_counter()
+        fn()
+        self.sync()
+        return (time.perf_counter() - t0) * 1e3
+
+
+class WallClock:
+    """`CudaClock`'s stand-in without a GPU: perf_counter for events and no capture (a "graph" replays the
+    calls). `GraphTimer` runs on it unchanged, so tests and the dry run walk every step but the CUDA calls."""
+
+    name = "wall clock, no CUDA"
+    replay = "stand-in replay (no CUDA graph)"
+
+    def __init__(self, capture_error: Exception | None = None):
+        self.capture_error = capture_error  # tests: a capture that fails
+
+    def context(self):
+        return contextlib.nullcontext()
+
+    def sync(self) -> None:
+        pass
+
+    def elapsed_ms(self, fn: Callable[[], object], n: int) -> list[float]:
+        times = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+        return times
+
+    def capture(self, fn: Callable[[], object]) -> Callable[[], object]:
+        if self.capture_error is not None:
+            raise self.capture_error
+        return fn
+
+    def wall_ms(self, fn: Callable[[], object]) -> float:
+        return self.elapsed_ms(fn, 1)[0]
+
+
+class GraphTimer:
+    """GPU time per call by graph replay of many calls, and the host time of the same calls run eagerly
+    (the module docstring says why). ``fns`` are the same call on different copies of the inputs."""
+
+    def __init__(self, clock, target_ms: float = TARGET_TIMED_MS, graph_ms: float = GRAPH_MS,
+                 min_replays: int = MIN_TIMED_RUNS, cold_bytes: int = COLD_BYTES, estimate_runs: int = 3,
+                 host_samples: int = HOST_SAMPLES):
+        self.clock, self.target_ms, self.graph_ms = clock, target_ms, graph_ms
+        self.min_replays, self.cold_bytes, self.estimate_runs = min_replays, cold_bytes, estimate_runs
+        self.host_samples = host_samples
+
+    def context(self):
+        return self.clock.context()
+
+    def copies(self, case_bytes: int) -> int:
+        return input_copies(case_bytes, self.cold_bytes)
+
+    def __call__(self, fns: Sequence[Callable[[], object]]) -> Timing:
+        fns = list(fns)
+        clock = self.clock
+        with clock.context():
+            for fn in fns:  # first calls: compilation, autotuning, allocations, and the side-stream warm-up
+                fn()  # that capture needs (lazily made handles and workspaces must not be made while capturing)
+            clock.sync()
+
+            def one_round():
+                for fn in fns:
+                    fn()
+
+            estimate = statistics.median(clock.elapsed_ms(one_round, self.estimate_runs)) / len(fns)
+            k = calls_per_graph(estimate, len(fns), self.graph_ms)
+
+            def calls():
+                for i in range(k):
+                    fns[i % len(fns)]()
+
+            try:
+                replay = clock.capture(calls)
+                method = f"{clock.replay} of {k} calls"
+            except Exception as exc:  # e.g. an op that synchronises: time the same calls without a graph
+                clock.sync()
+                replay = calls
+                method = f"events around {k} eager calls (graph capture failed: {describe(exc)})"
+            replays = timed_runs(estimate * k, self.min_replays, self.target_ms)
+            replay()
+            ms = statistics.median(clock.elapsed_ms(replay, replays)) / k
+            del replay  # a graph holds its memory pool until it goes
+            call_ms = statistics.median(clock.wall_ms(calls) for _ in range(self.host_samples)) / k
+        method += f", {len(fns)} input copies, median of {replays} ({clock.name})"
+        return Timing(ms, replays * k, method, call_ms)
+
+
+def bench_case(op, inputs: Sequence[tuple], stride: int, pass_: str, timer) -> Timing:
+    """``timer`` applied to one pass of ``op``, one call per copy of the inputs ``(x, r, a, b, dy)``: forward
+    without grad, backward through a kept graph (built here, on the timer's stream), or both."""
+    def call(x, r, a, b, dy):
+        if pass_ == "fwd":
+            def fwd():
+                with torch.no_grad():
+                    op(x, r, a, b, stride)
+            return fwd
+        if pass_ == "bwd":
+            y = op(x, r, a, b, stride)
+            return lambda: torch.autograd.grad(y, (x, r, a, b), dy, retain_graph=True)
+        return lambda: torch.autograd.grad(op(x, r, a, b, stride), (x, r, a, b), dy)
+
+    with timer.context():
+        fns = [call(*t) for t in inputs]
+        return timer(fns)
 
 
 class CompileFallback(RuntimeError):
@@ -168,16 +345,16 @@ def _dynamo_stats() -> tuple[int, int]:
     return counters["stats"]["unique_graphs"], counters["stats"]["calls_captured"]
 
 
-def _time_compiled(x, r, a, b, dy, stride, pass_, timer) -> tuple[float, int]:
+def _time_compiled(inputs, stride, pass_, timer, backend: str | None = None) -> Timing:
     """A fresh full-graph, static-shape compile of the eager op for this case alone. Dynamo's counters are
     process-wide and survive ``reset``, so the check is on their change: one graph holding the op's calls
     (an empty graph runs nothing compiled), and no recompile (made an error while timing)."""
     import torch._dynamo
 
-    op = op_of("compile")
+    op = op_of("compile", backend)
     graphs, calls = _dynamo_stats()
     with torch._dynamo.config.patch(error_on_recompile=True):
-        result = bench_case(op, x, r, a, b, dy, stride, pass_, timer)
+        result = bench_case(op, inputs, stride, pass_, timer)
     graphs, calls = (now - before for now, before in zip(_dynamo_stats(), (graphs, calls), strict=True))
     if graphs != 1 or calls == 0:
         raise CompileFallback(f"torch.compile built {graphs} graphs of {calls} calls for this case, not one graph "
@@ -185,23 +362,25 @@ def _time_compiled(x, r, a, b, dy, stride, pass_, timer) -> tuple[float, int]:
     return result
 
 
-def op_of(impl: str):
+def op_of(impl: str, backend: str | None = None):
     """The function an implementation runs; 'compile' is a fresh full-graph, static-shape compile of the eager
-    op (dynamo reset first), so that no earlier case's graphs or recompile budget carry over."""
+    op (dynamo reset first), so that no earlier case's graphs or recompile budget carry over, with ``backend``
+    (default `COMPILE_BACKEND`)."""
     import torch._dynamo
 
     from breg_models.ops.bypass_add_op import authors_eq8_shortcut, bypass_add, eager_eq8_shortcut
 
     if impl == "compile":
         torch._dynamo.reset()
-        return torch.compile(authors_eq8_shortcut, fullgraph=True, dynamic=False, backend=COMPILE_BACKEND)
+        return torch.compile(authors_eq8_shortcut, fullgraph=True, dynamic=False,
+                             backend=backend or COMPILE_BACKEND)
     return {"eager": authors_eq8_shortcut, "eager_safe": eager_eq8_shortcut, "triton": bypass_add}[impl]
 
 
-def _time_impl(impl, x, r, a, b, dy, stride, pass_, timer) -> tuple[float, int]:
+def _time_impl(impl, inputs, stride, pass_, timer, backend: str | None = None) -> Timing:
     if impl == "compile":
-        return _time_compiled(x, r, a, b, dy, stride, pass_, timer)
-    return bench_case(op_of(impl), x, r, a, b, dy, stride, pass_, timer)
+        return _time_compiled(inputs, stride, pass_, timer, backend)
+    return bench_case(op_of(impl), inputs, stride, pass_, timer)
 
 
 def describe(exc: BaseException) -> str:
@@ -210,14 +389,19 @@ def describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
-def _inputs(xs, ys, dtype, device):
+def _inputs(xs, ys, dtype, device, copies: int = 1) -> list[tuple]:
+    """``copies`` sets of (x, F, alpha, beta, dL/dy), the same seeded values in separate memory."""
     g = torch.Generator(device="cpu").manual_seed(0)
-    x = (torch.randn(xs, generator=g) * 2).to(device, dtype).requires_grad_()
-    r = torch.randn(ys, generator=g).to(device, dtype).requires_grad_()
-    dy = torch.randn(ys, generator=g).to(device, dtype)
-    a = torch.tensor(1.0, device=device, requires_grad=True)
-    b = torch.tensor(1.0, device=device, requires_grad=True)
-    return x, r, a, b, dy
+    x0 = (torch.randn(xs, generator=g) * 2).to(device, dtype)
+    r0 = torch.randn(ys, generator=g).to(device, dtype)
+    dy0 = torch.randn(ys, generator=g).to(device, dtype)
+    sets = []
+    for _ in range(copies):
+        x, r, dy = (t.clone() for t in (x0, r0, dy0))
+        a = torch.tensor(1.0, device=device, requires_grad=True)
+        b = torch.tensor(1.0, device=device, requires_grad=True)
+        sets.append((x.requires_grad_(), r.requires_grad_(), a, b, dy))
+    return sets
 
 
 def _free(device: torch.device) -> None:
@@ -225,17 +409,28 @@ def _free(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
+def make_timer(device: torch.device, repeats: int, kind: str = "auto"):
+    """GraphTimer on CUDA (or anywhere with ``kind='graph'``, a wall clock standing in off CUDA), else the CPU's."""
+    if device.type == "cuda":
+        return GraphTimer(CudaClock(device))
+    if kind == "graph":  # the procedure at CPU speed: one replay, one copy (no L2 to beat; tests cover the cycling)
+        return GraphTimer(WallClock(), target_ms=1.0, graph_ms=0.1, min_replays=1, cold_bytes=0,
+                          estimate_runs=1, host_samples=1)
+    return CpuTimer(repeats)
+
+
 def run(sizes, impls, passes, dtypes, device: torch.device, batch: int, repeats: int, *, numel: int | None = None,
-        store: ResultsStore | None = None, force: bool = False):
+        store: ResultsStore | None = None, force: bool = False, timer=None, timer_kind: str = "auto",
+        compile_backend: str | None = None, extra_config: dict | None = None):
     """Yield each case's rows (harness schema) as it finishes, after appending them to ``store``, with whether
     they were read back: a case whose rows are all in the store without an error is not rerun, unless
-    ``force``."""
+    ``force``. ``timer``: default `make_timer` of ``timer_kind``. ``extra_config``: keys added to every row's
+    config (non-default settings, so their rows are never read back as default ones)."""
     import triton
 
     gpu = device.type == "cuda"
-    timer = _cuda_timer(device) if gpu else _cpu_timer(repeats)
+    timer = timer or make_timer(device, repeats, timer_kind)
     name = torch.cuda.get_device_name(device) if gpu else "cpu"
-    label = f"cuda-events, L2 flushed, median of >= {MIN_TIMED_RUNS} runs" if gpu else "perf_counter"
     stored = {} if store is None or force else {
         row["run_id"]: row for row in store.rows(COMMAND) if not row["metrics"].get("error")}
     copy_gbps: dict[int, float | None] = {}
@@ -247,53 +442,44 @@ def run(sizes, impls, passes, dtypes, device: torch.device, batch: int, repeats:
             for pass_ in passes:
                 configs = {impl: {"size": size, "x_shape": "x".join(map(str, xs)), "out_shape": "x".join(map(str, ys)),
                                   "stride": stride, "dtype": dname, "pass": pass_, "impl": impl, "device": device.type,
-                                  "device_name": name, "repeats": repeats} for impl in impls}
+                                  "device_name": name, "repeats": repeats, **(extra_config or {})} for impl in impls}
                 rows = [make_row(COMMAND, c, {}) for c in configs.values()]
                 if all(row["run_id"] in stored for row in rows):
                     yield [stored[row["run_id"]] for row in rows], True
                     continue
                 if tensors is None and setup_error is None:
                     try:
-                        tensors = _inputs(xs, ys, dtype, device)
+                        least = min(moved_bytes(xs, ys, dtype.itemsize, p) for p in PASSES)
+                        tensors = _inputs(xs, ys, dtype, device, timer.copies(least))
                     except Exception as exc:  # e.g. out of memory: every row of this shape and dtype says so
                         setup_error = describe(exc)
                         _free(device)
-                nbytes = moved_bytes(xs, ys, DTYPES[dname].itemsize, pass_)
+                nbytes = moved_bytes(xs, ys, dtype.itemsize, pass_)
                 times, errors = {}, {}
                 for impl in impls:
                     if setup_error:
                         errors[impl] = setup_error
                         continue
                     try:
-                        times[impl] = _time_impl(impl, *tensors, stride, pass_, timer)
+                        times[impl] = _time_impl(impl, tensors, stride, pass_, timer, compile_backend)
                     except KeyboardInterrupt:
                         raise
                     except Exception as exc:  # one case's failure must not lose the others
                         errors[impl] = describe(exc)
                         _free(device)
                 if times and nbytes not in copy_gbps:  # a clone reads and writes half the bytes each
-                    try:
-                        buf = torch.empty(max(nbytes // 2, 1), dtype=torch.uint8, device=device)
-                        copy_gbps[nbytes] = 2 * buf.numel() / (timer(lambda buf=buf: buf.clone())[0] * 1e6)
-                        del buf
-                    except Exception:  # a copy that does not fit leaves the fraction unknown, not the row
-                        copy_gbps[nbytes] = None
-                        _free(device)
-                ms = {impl: t[0] for impl, t in times.items()}
+                    copy_gbps[nbytes] = _copy_gbps(nbytes, device, timer)
                 rows = []
                 for impl, config in configs.items():
-                    metrics = {"timer": label + (" (interpreted)" if impl == "triton" and not gpu else ""),
-                               "timed_runs": None, "median_ms": None, "bytes": nbytes, "gbps": None,
+                    metrics = {"timer": None, "timed_runs": None, "median_ms": None, "call_ms": None,
+                               "host_overhead_ms": None, "bytes": nbytes, "gbps": None,
                                "copy_gbps": copy_gbps.get(nbytes), "frac_of_copy": None, "speedup_vs_eager": None,
                                "speedup_vs_compile": None, "error": errors.get(impl),
                                "torch": torch.__version__, "triton": triton.__version__}
                     if impl in times:
-                        gbps = nbytes / (ms[impl] * 1e6)
-                        copy = copy_gbps.get(nbytes)
-                        metrics.update(timed_runs=times[impl][1], median_ms=ms[impl], gbps=gbps,
-                                       frac_of_copy=gbps / copy if copy else None,
-                                       speedup_vs_eager=ms["eager"] / ms[impl] if "eager" in ms else None,
-                                       speedup_vs_compile=ms["compile"] / ms[impl] if "compile" in ms else None)
+                        metrics.update(_measures(times, impl, nbytes, copy_gbps.get(nbytes)))
+                        if impl == "triton" and not gpu:
+                            metrics["timer"] += " (interpreted)"
                     rows.append(make_row(COMMAND, config, metrics))
                 if store is not None:
                     for row in rows:
@@ -301,6 +487,29 @@ def run(sizes, impls, passes, dtypes, device: torch.device, batch: int, repeats:
                 yield rows, False
             del tensors
             _free(device)
+
+
+def _measures(times: dict[str, Timing], impl: str, nbytes: int, copy: float | None) -> dict:
+    t = times[impl]
+    gbps = nbytes / (t.ms * 1e6)
+    return {"timer": t.method, "timed_runs": t.runs, "median_ms": t.ms, "call_ms": t.call_ms,
+            "host_overhead_ms": t.host_overhead_ms, "gbps": gbps, "frac_of_copy": gbps / copy if copy else None,
+            "speedup_vs_eager": times["eager"].ms / t.ms if "eager" in times else None,
+            "speedup_vs_compile": times["compile"].ms / t.ms if "compile" in times else None}
+
+
+def _copy_gbps(nbytes: int, device: torch.device, timer) -> float | None:
+    """GB/s of ``torch.clone`` moving ``nbytes`` (half read, half written), timed as the cases are; None where
+    the copy does not fit (the fraction is then unknown, the rows are kept)."""
+    try:
+        half = max(nbytes // 2, 1)
+        bufs = [torch.empty(half, dtype=torch.uint8, device=device) for _ in range(timer.copies(nbytes))]
+        with timer.context():
+            ms = timer([lambda buf=buf: buf.clone() for buf in bufs]).ms
+        return 2 * half / (ms * 1e6)
+    except Exception:
+        _free(device)
+        return None
 
 
 def flat_rows(rows: list[dict]) -> list[dict]:
@@ -326,15 +535,18 @@ def count(text: str) -> int:
     return n
 
 
+CPU_SIZES = ["u32x64", "d32x64s2"]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.kernel", description=__doc__.split("\n\n")[0], **examples(
         "python -m bench.kernel # defaults for the machine it runs on",
-        "python -m bench.kernel --sizes flat24,u32,d32 --numel 2^24 --passes fwdbwd --format csv --out kernel.csv",
-        "python -m bench.kernel --sizes u32 --impls eager,compile --dtypes fp32 --device cpu --repeats 3"))
-    parser.add_argument("--sizes", type=choice_list([*UNITS, *FLAT]),
-                        help=f"comma-separated shapes: BReG-NeXt's units {', '.join(UNITS)} (at --batch) or "
-                        f"{', '.join(FLAT)} (2^k elements); default: all units and flat20,24,28 on CUDA, u32,d32 "
-                        "(batch 2) on the CPU")
+        "python -m bench.kernel --sizes d64x32s2,flat24 --passes fwdbwd --format csv --out kernel.csv",
+        "python -m bench.kernel --sizes u32x64 --impls eager,compile --dtypes fp32 --device cpu --repeats 3"))
+    parser.add_argument("--sizes", type=size_names,
+                        help=f"comma-separated shapes: the networks' units {', '.join(UNITS)} (at --batch) or "
+                        f"{', '.join(FLAT)} (2^k elements; the old {', '.join(ALIASES)} name units too); default: "
+                        f"every unit and flat24 on CUDA, {','.join(CPU_SIZES)} (batch 2) on the CPU")
     parser.add_argument("--impls", type=choice_list(IMPLS), help=f"comma-separated, of {','.join(IMPLS)} (default: "
                         "eager,compile,triton; triton on CUDA only)")
     parser.add_argument("--passes", type=choice_list(PASSES), default=list(PASSES),
@@ -345,6 +557,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--numel", type=count, help="instead of --batch: each unit shape's batch is chosen so that "
                         "x holds this many elements, e.g. 2^24 (flat sizes are fixed)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case on the CPU")
+    parser.add_argument("--timer", choices=("auto", "graph"), default="auto",
+                        help="auto: CUDA-graph replay on CUDA, perf_counter on the CPU; graph: the CUDA procedure "
+                             "on the CPU too, a wall clock standing in for CUDA (checks that path; default auto)")
+    parser.add_argument("--compile-backend", choices=("inductor", "aot_eager", "eager"),
+                        help="torch.compile backend of 'compile' (default inductor; the others check the plumbing "
+                             "fast, and their rows say so)")
     parser.add_argument("--device", type=device_name, default="auto", help=f"{DEVICES} (default auto)")
     add_output_args(parser, COMMAND, "reports.kernel", "rerun cases whose rows are already in the store")
     return parser
@@ -364,7 +582,7 @@ def main(argv: list[str] | None = None) -> int:
 
     device = torch.device(check_device_here(args.device))
     gpu = device.type == "cuda"
-    sizes = args.sizes or ([*UNITS, "flat20", "flat24", "flat28"] if gpu else ["u32", "d32"])
+    sizes = args.sizes or ([*UNITS, "flat24"] if gpu else CPU_SIZES)
     dtypes = args.dtypes or (list(DTYPES) if gpu else ["fp32"])
     impls = args.impls
     if impls is None:
@@ -376,13 +594,20 @@ def main(argv: list[str] | None = None) -> int:
         raise UsageError("--impls triton needs a CUDA device (or TRITON_INTERPRET=1 to interpret it on the CPU, "
                          "where its timings mean nothing)")
     store = open_store(args.results)
+    extra = {}  # non-default settings enter the rows' config: their rows are never read back as default ones
+    if args.timer != "auto" and not gpu:
+        extra["timer"] = args.timer
+    if args.compile_backend not in (None, "inductor") and "compile" in impls:
+        extra["compile_backend"] = args.compile_backend
     # Timing the backward alone retains the graph, which compiled graphs with donated buffers refuse.
     import torch._functorch.config as functorch_config
 
     rows, skipped = [], 0
     with functorch_config.patch(donated_buffer=False):
         for case, reused in run(sizes, impls, args.passes, dtypes, device, args.batch or (128 if gpu else 2),
-                                args.repeats, numel=args.numel, store=store, force=args.force):
+                                args.repeats, numel=args.numel, store=store, force=args.force,
+                                timer_kind=args.timer,
+                                compile_backend=args.compile_backend, extra_config=extra):
             skipped += reused
             rows += case
     if skipped:

@@ -6,27 +6,40 @@
 
 The interpreter that CI tests the kernels with is not the code a GPU runs, and no GPU is needed to compile
 that code: `triton.compile` lowers a kernel for any target with the ptxas the Triton wheel ships, and the
-wheel's ``cuobjdump`` reads the cubin back. For every `KernelSpec` of ``breg_models.ops._kernels.SPECS`` x
-arch x storage dtype x constexpr variant x memory layout this writes one row: registers, spill bytes, shared
-memory, resident warps per SM, the width of its global loads and stores, SASS instructions per element,
-DRAM bytes per element, and the static issue-time / memory-time ratio at 2^24 elements. Then it gates:
+wheel's ``cuobjdump`` reads the cubin back. Rows, each one compiled kernel judged at one shape:
+
+- ``2^24``: every `KernelSpec` of ``breg_models.ops._kernels.SPECS`` x arch x storage dtype x constexpr variant
+  x memory layout at its default config, 2^24 elements in full tiles, every int argument 16-divisible;
+- each unit shape of ``breg_models.unit_shapes`` (the Table 1 networks and the depth family at batch 128; the
+  op's own kernels only): the very launches the op makes there (`bypass_add_op.forward_launches` and
+  ``backward_launches`` on meta tensors: stride-1 units go to the flat kernels, down-sampling ones to proj/pad,
+  with the tile the op picks for that width), in NCHW and channels_last, each argument specialised as the JIT
+  specialises its value (a 4-wide row's stride 4 is not 16-divisible). Rows that specialise alike share one
+  compile.
+
+Each row: registers, spill bytes, shared memory, resident warps per SM, the width of its global loads and
+stores, SASS instructions per element, DRAM bytes per element, and the static issue-time / memory-time ratio.
+Then it gates:
 
 - any compile error, or any spill (``STACK`` or ``LOCAL`` > 0 in the resource usage), on both archs;
 - a flat kernel whose per-element global accesses are not all 128-bit, on both archs. Per-element = the
   access's address depends on the thread index (``%tid``) in the PTX, i.e. it differs from lane to lane: the
-  x/F/y/dy/dx tensors. Per-program accesses (the scalar alpha/beta loads, the one partial sum per program a
-  backward stores) are the same for every lane and exempt;
+  x/F/y/dy/dx tensors, and the partials the last program reads. Per-program accesses (the scalar alpha/beta
+  loads, the one partial sum per program a backward stores) are the same for every lane and exempt;
 - on sm_90: fewer than 16 resident warps per SM, or issue time / memory time above 0.8 (flat), 1.0 (stride2
-  and its stride-1 "proj" variant); the single-program "reduce" kernel is exempt from the ratio.
+  and its stride-1 "proj" variant), at every shape.
 
-Each failure is one line on stderr and the exit status is 1. Cost model: SASS per element = the main path's
+Each failure is one line on stderr and the exit status is 1. Cost model: a program issues its main path's
 instructions (up to the first unpredicated EXIT, NOPs excluded; the rarely-run slow paths of IEEE
-division/sqrt after it are counted apart as ``sass_slow``) / (elements per program / threads per program);
-issue time = SASS/element x N / (SMs x 4 schedulers x 32 lanes x clock); memory time = bytes/element x N /
-bandwidth. Rows go to the results store keyed by the kernel's source, spec and Triton version, so a rerun
-only compiles what changed (``--force`` recompiles all). The compile needs ``TRITON_INTERPRET`` unset (it is
-fixed when `triton.jit` decorates the kernels): when it is set this command re-runs itself without it.
-Compiles run in ``--jobs`` spawned processes (default 2: LLVM and ptxas are single-threaded).
+division/sqrt after it are counted apart as ``sass_slow``, and the tail after a ticket's EXIT, which only a
+launch's last program runs, as ``sass_once``) in each of its warps; issue time = programs x warps x that /
+(SMs x 4 schedulers x clock), so a masked lane costs issue time; memory time = the elements the launch really
+has x bytes/element / bandwidth. Rows go to the results store keyed by the kernel's source, spec, shape and
+Triton version, so a rerun only compiles what changed (``--force`` recompiles all): the full sweep compiles
+about 290 kernels (under 8 minutes on 2 cores), a rerun reads them back in seconds. The compile needs
+``TRITON_INTERPRET`` unset (it is fixed when `triton.jit` decorates the kernels): when it is set this command
+re-runs itself without it. Compiles run in ``--jobs`` spawned processes (default 2: LLVM and ptxas are
+single-threaded).
 """
 
 from __future__ import annotations
@@ -43,13 +56,10 @@ import json
 import math
 import multiprocessing
 import os
-import re
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 from tqdm import tqdm
@@ -59,13 +69,22 @@ from harness.results_store import ResultsStore, format_flat, make_row
 from reports.kernel_aot import FIELDS, flat_rows, render_kernel_aot
 
 from .cli import add_output_args, run_main
+from .kernel_sass import (
+    disassemble,
+    parse_resource_usage,
+    ptx_global_accesses,
+    sass_access_summary,
+    sass_instructions,
+    split_main_path,
+    split_once,
+)
 
 COMMAND = "kernel_aot"
 DEFAULT_SPECS = "breg_models.ops._kernels:SPECS"
-ANALYSIS_VERSION = 1  # bump when the analysis changes, so stored rows are recomputed
+ANALYSIS_VERSION = 2  # bump when the analysis changes, so stored rows are recomputed
 N_ELEMENTS = 2**24
 DTYPES = {"fp32": 4, "bf16": 2, "fp16": 2}
-RATIO_GATE = {"flat": 0.8, "stride2": 1.0, "proj": 1.0}  # "reduce" (one program) is exempt
+RATIO_GATE = {"flat": 0.8, "stride2": 1.0, "proj": 1.0}
 MIN_WARPS_PER_SM = 16
 VECTOR_BITS = 128  # what a flat kernel's per-element accesses must be
 
@@ -115,135 +134,6 @@ def bounds(sass_per_element: float, bytes_per_element: float, arch: Arch, n: int
     return issue * 1e6, memory * 1e6, (issue / memory if memory else math.inf)
 
 
-_SASS_LINE = re.compile(r"^\s*/\*([0-9a-f]{4,})\*/\s+(.*?)\s*;")
-
-
-def sass_instructions(sass: str) -> list[str]:
-    """The instruction texts of `cuobjdump -sass` output in address order ('@P0 LDG.E.128 R4, desc[UR4][R2.64]'),
-    without the branch-to-itself that pads the end of every function (never executed)."""
-    out = []
-    for line in sass.splitlines():
-        if m := _SASS_LINE.match(line):
-            addr, text = int(m.group(1), 16), m.group(2).strip()
-            if re.fullmatch(rf"BRA 0x0*{addr:x}", text):
-                continue
-            out.append(text)
-    return out
-
-
-def _opcode(instr: str) -> str:
-    parts = instr.split()
-    return parts[1] if parts and parts[0].startswith("@") and len(parts) > 1 else (parts[0] if parts else "")
-
-
-def split_main_path(instrs: list[str]) -> tuple[list[str], list[str]]:
-    """(main path, the rest), NOPs dropped. The main path ends at the first unpredicated EXIT; what follows
-    it is the slow-path subroutines (IEEE division/sqrt of denormal or huge operands), rarely executed."""
-    real = [i for i in instrs if _opcode(i) != "NOP"]
-    for k, instr in enumerate(real):
-        if _opcode(instr) == "EXIT" and not instr.startswith("@"):
-            return real[:k + 1], real[k + 1:]
-    return real, []
-
-
-def sass_access_bits(instr: str) -> tuple[str, int] | None:
-    """('LDG' | 'STG', bits) of a global load/store instruction, None for anything else.
-
-    LDG.E.128 = 128, .64 = 64, .U16/.S16 = 16, .U8/.S8 = 8, no size suffix (LDG.E) = 32.
-    """
-    op = _opcode(instr)
-    base, _, rest = op.partition(".")
-    if base not in ("LDG", "STG"):
-        return None
-    mods = rest.split(".")
-    for mod, bits in (("128", 128), ("64", 64), ("U16", 16), ("S16", 16), ("U8", 8), ("S8", 8)):
-        if mod in mods:
-            return base, bits
-    return base, 32
-
-
-def sass_access_summary(instrs: list[str]) -> str:
-    """'LDG.128x6 LDG.32x2 STG.128x3': the global accesses of the main path by width, widest first."""
-    counts: dict[tuple[str, int], int] = {}
-    for instr in instrs:
-        if (acc := sass_access_bits(instr)) is not None:
-            counts[acc] = counts.get(acc, 0) + 1
-    return " ".join(f"{op}.{bits}x{n}" for (op, bits), n in sorted(counts.items(), key=lambda kv: (kv[0][0],
-                                                                                                     -kv[0][1])))
-
-
-def parse_resource_usage(text: str) -> dict:
-    """registers, stack, local and static shared bytes of the (one) function in `cuobjdump
-    --dump-resource-usage` output."""
-    m = re.search(r"REG:(\d+)\s+STACK:(\d+)\s+SHARED:(\d+)\s+LOCAL:(\d+)", text)
-    if not m:
-        raise RuntimeError(f"no resource usage in cuobjdump output: {text.strip()[:120]!r}")
-    regs, stack, shared, local = map(int, m.groups())
-    return {"registers": regs, "stack": stack, "shared": shared, "local": local}
-
-
-_PTX_REG = re.compile(r"%[A-Za-z_][\w.]*")
-_PTX_THREAD = ("%tid.", "%laneid", "%warpid")
-
-
-def _ptx_statements(ptx: str):
-    """(opcode, operands) of each PTX instruction: comments, directives, labels, scope braces and predicate
-    guards dropped; a vector operand ('{ %r1, %r2 }') or an address ('[ %rd1 + 0 ]') is one operand."""
-    body = re.sub(r"//[^\n]*|/\*.*?\*/", "", ptx, flags=re.S)
-    for stmt in (piece for line in body.splitlines() for piece in line.split(";")):  # .loc lines have no ";"
-        stmt = re.sub(r"^(?:[{}\s]|\$?[\w$]+:)*", "", stmt)  # scope braces and labels in front
-        stmt = re.sub(r"^@!?%\w+\s+", "", stmt)
-        if not stmt or stmt.startswith("."):
-            continue
-        opcode, _, rest = stmt.partition(" ")
-        operands, depth, cur = [], 0, ""
-        for ch in rest:
-            depth += (ch in "{[") - (ch in "}]")
-            if ch == "," and depth == 0:
-                operands.append(cur.strip())
-                cur = ""
-            else:
-                cur += ch
-        if cur.strip():
-            operands.append(cur.strip())
-        yield opcode.strip(), operands
-
-
-def ptx_global_accesses(ptx: str) -> list[dict]:
-    """Every ld.global/st.global of the PTX: {op: 'ld'|'st', bits, per_element}. ``per_element``: its address
-    depends on the thread index (the PTX is in SSA form, so the dependence is a fixpoint over definitions)."""
-    deps: dict[str, set[str]] = {}
-    accesses = []
-    for opcode, ops in _ptx_statements(ptx):
-        head = opcode.split(".")[0]
-        if not ops:
-            continue
-        if head in ("ld", "st") and ".global" in opcode:
-            addr = next((o for o in ops if o.startswith("[")), "")
-            vec = re.search(r"\.v(\d)\b", opcode)
-            width = re.search(r"\.[bfsu](\d+)$", opcode)
-            bits = (int(vec.group(1)) if vec else 1) * (int(width.group(1)) if width else 32)
-            accesses.append({"op": head, "bits": bits, "regs": set(_PTX_REG.findall(addr))})
-        if head in ("st", "bar", "bra", "ret", "red", "prefetch", "fence", "membar", "trap", "exit", "call"):
-            continue
-        sources = set()
-        for o in ops[1:]:
-            sources |= set(_PTX_REG.findall(o))
-            if any(t in o for t in _PTX_THREAD):
-                sources.add("%tid")
-        for reg in _PTX_REG.findall(ops[0]):
-            deps.setdefault(reg, set()).update(sources)
-    lane = {"%tid"}
-    changed = True
-    while changed:
-        changed = False
-        for reg, srcs in deps.items():
-            if reg not in lane and srcs & lane:
-                lane.add(reg)
-                changed = True
-    return [{"op": a["op"], "bits": a["bits"], "per_element": bool(a["regs"] & lane)} for a in accesses]
-
-
 def gate_failures(row: dict) -> list[str]:
     """Why a row fails the gate (empty: it passes). ``row`` is a flat row (`reports.kernel_aot.flat_rows`)."""
     if row.get("error"):
@@ -269,14 +159,34 @@ def gate_failures(row: dict) -> list[str]:
 
 @dataclass(frozen=True)
 class Job:
-    """One compiled kernel: a spec of ``source`` x arch x dtype x variant x layout."""
+    """One native compile: a kernel of ``source`` for one arch and storage dtype, with the signature, constexprs
+    and ``tt.divisibility`` attributes of one specialisation (``compile_args`` or ``specialise``). Rows whose
+    launches specialise alike share one Job, so one compile."""
 
     source: str
     kernel: str
     arch: int
     dtype: str
-    variant: int
+    signature: tuple  # ((argument, type), ...) in the kernel's order
+    constexprs: tuple  # ((name, value), ...)
+    divisible: tuple  # indices of the arguments the JIT marks divisible by 16
+
+
+@dataclass(frozen=True)
+class RowPlan:
+    """One table row: a Job judged at one shape. ``programs`` x warps x SASS is what issues; ``elements`` x
+    ``bytes_per_element`` is what the launch must move (its unmasked lanes' work), so masked lanes cost issue
+    time and move nothing."""
+
+    job: Job
+    shape: str  # "2^24" (full tiles of the spec's default config) or a unit-shape label ("d64x32s2")
+    variant: str
     layout: str
+    block: str
+    kind: str
+    programs: float
+    elements: int
+    bytes_per_element: float
 
 
 def load_specs(source: str) -> tuple:
@@ -322,20 +232,19 @@ def variant_label(variant: dict) -> str:
     return ",".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in variant.items()) or "-"
 
 
-def block_label(spec) -> str:
-    return ",".join(f"{k}={v}" for k, v in spec.config.items())
+def block_label(config: dict) -> str:
+    return ",".join(f"{k}={v}" for k, v in config.items())
 
 
 def compile_args(spec, dtype: str, variant: dict, layout: str) -> tuple[dict, dict, dict]:
-    """(signature, constexprs, attrs) as the runtime JIT specialises them for the real BReG-NeXt shapes.
+    """(signature, constexprs, attrs) of a 2^24-element row: a large shape whose every size is a multiple of 16.
 
     - ``*T`` becomes the storage dtype; the layout's unit strides become constexpr 1 (the JIT's ==1
       specialisation), only those the kernel has.
-    - ``tt.divisibility`` 16 on every pointer (the caching allocator aligns to 256 B) and every remaining int:
-      in BReG-NeXt every one is a multiple of 16 -- numels B x {32,64,128} x {64,32,16}^2; C_in 32/64/128;
-      H, W 64/32 and OH, OW 32/16 at the down-sampling units; pad (C_out - C_in)/2 = 16/32; every stride of
-      NCHW or channels_last tensors of those shapes other than the unit ones; nprog of the partial sums =
-      programs of a grid over such shapes. The JIT would see the same, so the compiled code is what runs.
+    - ``tt.divisibility`` 16 on every pointer (the caching allocator aligns to 256 B) and every remaining int,
+      as the JIT marks them when every size is a multiple of 16 (the early stages of the networks). It is not
+      true of every unit (OW = 4 and 8 in the later ones): the unit-shape rows specialise each launch's real
+      arguments instead (`specialise`).
     """
     sig = {a: (f"*{dtype}" if t == "*T" else t) for a, t in spec.signature.items()}
     consts = {}
@@ -383,27 +292,6 @@ def triton_compile(fn, signature: dict, constexprs: dict, attrs: dict, arch: int
         return triton.compile(src, target=GPUTarget("cuda", arch, 32), options=options)
 
 
-@lru_cache(maxsize=1)
-def _tool_dir() -> Path:
-    import triton
-
-    return Path(triton.__file__).parent / "backends" / "nvidia" / "bin"
-
-
-def disassemble(cubin: bytes) -> tuple[str, str]:
-    """(SASS, resource usage) of a cubin, from the Triton wheel's cuobjdump."""
-    tool = _tool_dir() / "cuobjdump"
-    if not tool.exists():
-        raise RuntimeError(f"no cuobjdump at {tool}: this Triton wheel ships no NVIDIA tools")
-    with tempfile.NamedTemporaryFile(suffix=".cubin") as fh:
-        fh.write(cubin)
-        fh.flush()
-        sass = subprocess.run([tool, "-sass", fh.name], capture_output=True, text=True, check=True).stdout
-        res = subprocess.run([tool, "--dump-resource-usage", fh.name], capture_output=True, text=True,
-                             check=True).stdout
-    return sass, res
-
-
 def _one_line(exc: BaseException) -> str:
     """A compile error in one line: ptxas's first error line where ptxas failed, else the message's last line
     (Triton's front end puts the source excerpt first and the error last)."""
@@ -413,59 +301,63 @@ def _one_line(exc: BaseException) -> str:
 
 
 def measure(job: Job) -> dict:
-    """Compile one kernel and read its cubin back: the row's metrics, or its one-line ``error``."""
+    """Compile one kernel and read its cubin back: its shape-independent metrics, or its one-line ``error``."""
     spec = specs_by_name(job.source)[job.kernel]
-    variant = spec.variants[job.variant]
     start = time.perf_counter()
+    sig, consts = dict(job.signature), dict(job.constexprs)
+    attrs = {(i,): [["tt.divisibility", 16]] for i in job.divisible}
     try:
-        sig, consts, attrs = compile_args(spec, job.dtype, variant, job.layout)
         kernel = triton_compile(spec.fn, sig, consts, attrs, job.arch, launch_options(spec))
     except Exception as exc:  # a compile error is a row of its own: it fails the gate, the sweep goes on
         return {"error": _one_line(exc), "compile_s": round(time.perf_counter() - start, 2)}
     try:
-        metrics = analyse(spec, variant, job, kernel)
+        metrics = analyse(spec, job, kernel)
     except Exception as exc:  # cuobjdump missing, output this parser does not know: said, not a traceback
         metrics = {"error": f"analysis failed: {_one_line(exc)}"}
     return {**metrics, "compile_s": round(time.perf_counter() - start, 2)}
 
 
-def analyse(spec, variant: dict, job: Job, kernel) -> dict:
-    """The metrics of a compiled kernel: resources and SASS from its cubin, access widths from its PTX."""
+def analyse(spec, job: Job, kernel) -> dict:
+    """The metrics of a compiled kernel that do not depend on the shape it runs at: resources and SASS from its
+    cubin, access widths from its PTX."""
     ptx = kernel.asm.get("ptx")
     if ptx is None:
         raise RuntimeError("Triton kept no PTX (TRITON_STORE_BINARY_ONLY set?)")
     sass, res = disassemble(kernel.asm["cubin"])
     usage = parse_resource_usage(res)
     main_path, slow = split_main_path(sass_instructions(sass))
-    per_thread = elements_per_program(spec, variant) / (32 * spec.num_warps)
-    sass_per_element = len(main_path) / per_thread
-    bpe = spec.bytes_per_element(DTYPES[job.dtype], variant)
-    arch = ARCHS[job.arch]
-    issue_us, memory_us, ratio = bounds(sass_per_element, bpe, arch)
+    main_path, once = split_once(main_path)
     shared = usage["shared"] + int(getattr(kernel.metadata, "shared", 0) or 0)  # static + Triton's dynamic
     accesses = [a for a in ptx_global_accesses(ptx) if a["per_element"]]
     loads = [a["bits"] for a in accesses if a["op"] == "ld"]
     stores = [a["bits"] for a in accesses if a["op"] == "st"]
     return {
-        "kind": spec.kind_of(variant),
         "registers": usage["registers"],
         "spill_bytes": usage["stack"] + usage["local"],
         "shared_bytes": shared,
-        "warps_per_sm": warps_per_sm(usage["registers"], spec.num_warps, shared, arch),
+        "warps_per_sm": warps_per_sm(usage["registers"], spec.num_warps, shared, ARCHS[job.arch]),
         "load_bits": min(loads, default=None),
         "store_bits": min(stores, default=None),
         "load_bits_max": max(loads, default=None),
         "store_bits_max": max(stores, default=None),
         "sass_ldst": sass_access_summary(main_path),
-        "sass_total": len(main_path) + len(slow),
+        "sass_total": len(main_path) + len(once) + len(slow),
         "sass_main": len(main_path),
+        "sass_once": len(once),
         "sass_slow": len(slow),
-        "sass_per_element": round(sass_per_element, 3),
-        "bytes_per_element": bpe,
-        "issue_us": round(issue_us, 3),
-        "memory_us": round(memory_us, 3),
-        "issue_mem_ratio": round(ratio, 4),
     }
+
+
+def row_metrics(compiled: dict, plan: RowPlan, num_warps: int) -> dict:
+    """A row's metrics: its compile's, and the bounds at its shape. SASS/element counts every lane a program
+    issues for, masked or not: programs x threads x main-path SASS / counted elements."""
+    if compiled.get("error"):
+        return {"kind": plan.kind, "error": compiled["error"]}
+    spe = plan.programs * 32 * num_warps * compiled["sass_main"] / plan.elements
+    issue_us, memory_us, ratio = bounds(spe, plan.bytes_per_element, ARCHS[plan.job.arch], plan.elements)
+    return {"kind": plan.kind, **compiled, "sass_per_element": round(spe, 3),
+            "bytes_per_element": plan.bytes_per_element, "issue_us": round(issue_us, 3),
+            "memory_us": round(memory_us, 3), "issue_mem_ratio": round(ratio, 4), "error": None}
 
 
 def spec_key(spec, source: str) -> str:
@@ -481,26 +373,47 @@ def spec_key(spec, source: str) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def plan(specs: tuple, archs: list[int], dtypes: list[str], source: str) -> list[Job]:
-    """Every job in table order: kernel, arch, dtype, variant, layout. A kernel with no storage-dtype
-    argument (the partial-sum reduction) compiles once per arch."""
-    jobs = []
+def _job(source: str, spec, arch: int, dtype: str, sig: dict, consts: dict, attrs: dict) -> Job:
+    return Job(source, spec.name, arch, dtype, tuple(sig.items()), tuple(sorted(consts.items())),
+               tuple(sorted(i for (i,), _ in attrs.items())))
+
+
+def plan_full_tiles(spec, arch: int, dtype: str, source: str) -> list[RowPlan]:
+    """The 2^24-element rows of a kernel: every variant x layout of its spec, at its default config, full tiles."""
+    out = []
+    for variant in spec.variants:
+        epp = elements_per_program(spec, variant)
+        for layout in spec.layouts:
+            sig, consts, attrs = compile_args(spec, dtype, variant, layout)
+            out.append(RowPlan(_job(source, spec, arch, dtype, sig, consts, attrs), FULL_TILES, variant_label(variant),
+                               layout, block_label(spec.config), spec.kind_of(variant), N_ELEMENTS / epp, N_ELEMENTS,
+                               spec.bytes_per_element(DTYPES[dtype], variant)))
+    return out
+
+
+def plan(specs: tuple, archs: list[int], dtypes: list[str], source: str, shapes: list[str]) -> list[RowPlan]:
+    """Every row in table order: kernel, arch, dtype, then 2^24 (each variant x layout) and each unit shape of
+    ``shapes`` (the launches the op makes there, `breg_models.unit_shapes`; the op's own kernels only). A kernel
+    with no storage-dtype argument compiles once per arch (fp32)."""
+    at_shapes = shape_plans(specs, archs, dtypes, source, [s for s in shapes if s != FULL_TILES])
+    rows = []
     for spec in specs:
         for arch in archs:
             for dtype in (dtypes if storage_dtyped(spec) else ["fp32"]):
-                for v in range(len(spec.variants)):
-                    for layout in spec.layouts:
-                        jobs.append(Job(source, spec.name, arch, dtype, v, layout))
-    return jobs
+                if FULL_TILES in shapes:
+                    rows += plan_full_tiles(spec, arch, dtype, source)
+                rows += at_shapes.get((spec.name, arch, dtype), [])
+    return rows
 
 
-def job_config(job: Job, spec) -> dict:
+def job_config(plan: RowPlan, spec) -> dict:
     import triton
 
-    return {"kernel": job.kernel, "arch": job.arch, "dtype": job.dtype, "variant": variant_label(spec.variants[
-        job.variant]), "layout": job.layout, "block": block_label(spec), "num_warps": spec.num_warps,
-        "maxnreg": launch_options(spec).get("maxnreg"),
-        "triton": triton.__version__, "specs": job.source, "spec_key": spec_key(spec, job.source)}
+    job = plan.job
+    return {"kernel": job.kernel, "arch": job.arch, "dtype": job.dtype, "shape": plan.shape, "variant": plan.variant,
+            "layout": plan.layout, "block": plan.block, "num_warps": spec.num_warps,
+            "maxnreg": launch_options(spec).get("maxnreg"),
+            "triton": triton.__version__, "specs": job.source, "spec_key": spec_key(spec, job.source)}
 
 
 def run_jobs(jobs: list[Job], workers: int):
@@ -515,6 +428,96 @@ def run_jobs(jobs: list[Job], workers: int):
         futures = {pool.submit(measure, job): i for i, job in enumerate(jobs)}
         for fut in cf.as_completed(futures):
             yield futures[fut], fut.result()
+
+
+# ---- the networks' unit shapes -----------------------------------------------------------------------------
+
+FULL_TILES = "2^24"
+SHAPE_LAYOUTS = ("nchw", "channels_last")
+
+
+def unit_labels() -> list[str]:
+    from breg_models.unit_shapes import unit_shapes
+
+    return [u.label for u in unit_shapes()]
+
+
+def specialise(spec, dtype: str, launch) -> tuple[dict, dict, dict]:
+    """(signature, constexprs, attrs) of one launch as Triton's JIT specialises its arguments: a tensor is a
+    pointer marked 16-byte aligned (the caching allocator's blocks are; a view past an odd offset is not the
+    op's case), an int equal to 1 a constexpr 1, an int divisible by 16 marked so, any other int plain; the
+    constexprs are the spec's config overridden by the launch's. Unlike `compile_args` nothing is assumed:
+    a 4- or 8-wide row at a real unit (OW, syh = 4) gets no divisibility, as on the GPU."""
+    positional = [a for a, t in spec.signature.items() if t != "constexpr"]
+    values = dict(zip(positional, launch.args, strict=True))
+    merged = {**spec.config, **launch.constexprs}
+    sig, consts = {}, {}
+    for name, typ in spec.signature.items():
+        if typ == "constexpr":
+            sig[name], consts[name] = "constexpr", merged[name]
+            continue
+        value = values[name]
+        if hasattr(value, "data_ptr"):
+            sig[name] = f"*{dtype}" if typ == "*T" else typ
+        elif value == 1:
+            sig[name], consts[name] = "constexpr", 1
+        else:
+            sig[name] = typ
+    attrs = {(i,): [["tt.divisibility", 16]] for i, (a, t) in enumerate(sig.items())
+             if t.startswith("*") or (t != "constexpr" and values[a] % 16 == 0)}
+    return sig, consts, attrs
+
+
+def unit_launches(unit, layout: str, dtype: str) -> list:
+    """The op's forward and backward launches at ``unit`` (meta tensors: no memory, no kernel run), x and F in
+    ``layout``: the very `Launch` objects the op would run."""
+    import torch
+
+    from breg_models.ops import bypass_add_op as op
+
+    fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
+    tdtype = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[dtype]
+    x = torch.empty(unit.x_shape, device="meta", dtype=tdtype).contiguous(memory_format=fmt)
+    r = torch.empty(unit.out_shape, device="meta", dtype=tdtype).contiguous(memory_format=fmt)
+    y = torch.empty_like(r, memory_format=op._memory_format(r))
+    dx = torch.empty_like(x, memory_format=op._memory_format(x))
+    a, b, da, db = (torch.empty((), device="meta") for _ in range(4))
+    return [*op.forward_launches(x, r, y, a, b, unit.stride),
+            *op.backward_launches(r, x, dx, a, b, da, db, unit.stride)]
+
+
+def shape_plans(specs: tuple, archs: list[int], dtypes: list[str], source: str, labels: list[str]) -> dict:
+    """{(kernel, arch, dtype): [RowPlan]} of every launch the op makes at the unit shapes ``labels``, in both
+    layouts (a flat kernel's launch is the same in both: one "dense" row). Only for the op's own kernels: other
+    --specs are not what the op launches."""
+    if not labels or source != DEFAULT_SPECS:
+        return {}
+    from breg_models.unit_shapes import shapes_by_label
+
+    units = shapes_by_label()
+    names = {s.name for s in specs}
+    out: dict[tuple, list[RowPlan]] = {}
+    seen = set()
+    for label in labels:
+        unit = units[label]
+        for layout in SHAPE_LAYOUTS:
+            for dtype in dtypes:
+                for launch in unit_launches(unit, layout, dtype):
+                    spec = launch.spec
+                    row_layout = "dense" if spec.kind == "flat" else layout
+                    if spec.name not in names or (spec.name, dtype, label, row_layout) in seen:
+                        continue
+                    seen.add((spec.name, dtype, label, row_layout))
+                    variant = {k: v for k, v in launch.constexprs.items() if k not in spec.config}
+                    config = {**spec.config, **{k: v for k, v in launch.constexprs.items() if k in spec.config}}
+                    elements = spec.elements_at(unit.x_shape, unit.out_shape)
+                    for arch in archs:
+                        sig, consts, attrs = specialise(spec, dtype, launch)
+                        out.setdefault((spec.name, arch, dtype), []).append(RowPlan(
+                            _job(source, spec, arch, dtype, sig, consts, attrs), label, variant_label(variant),
+                            row_layout, block_label(config), spec.kind_of(variant), math.prod(launch.grid), elements,
+                            spec.bytes_per_element(DTYPES[dtype], variant)))
+    return out
 
 
 # ---- the command ----------------------------------------------------------------------------------------
@@ -532,6 +535,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"comma-separated storage dtypes, of {', '.join(DTYPES)} (default: all)")
     p.add_argument("--kernels", type=choice_list(None),
                    help="comma-separated names of --specs' kernels (default: all; an unknown name lists them)")
+    p.add_argument("--shapes", type=choice_list(None),
+                   help=f"comma-separated shapes: {FULL_TILES} (full tiles) and the unit-shape labels of "
+                        "breg_models.unit_shapes, e.g. d64x32s2 (default: all; unit shapes gate the op's own "
+                        "kernels only)")
     p.add_argument("--specs", default=DEFAULT_SPECS, metavar="MODULE:ATTR",
                    help=f"the KernelSpec tuple to compile: module or FILE.py, then the attribute "
                         f"(default {DEFAULT_SPECS})")
@@ -561,36 +568,45 @@ def main(argv: list[str] | None = None) -> int:
     check_output_path(args.out, "--out")
     check_output_path(args.results, "--results")
     by_name = specs_by_name(args.specs)
+    bad_shapes = [x for x in args.shapes or [] if x not in (FULL_TILES, *unit_labels())]
+    if bad_shapes:
+        raise UsageError(f"--shapes {','.join(bad_shapes)}: not {FULL_TILES} or a unit shape "
+                         f"({', '.join(unit_labels())})")
     unknown = [k for k in args.kernels or [] if k not in by_name]
     if unknown:
         raise UsageError(f"--kernels {','.join(unknown)}: not in {args.specs} ({', '.join(by_name)})")
     specs = tuple(s for s in by_name.values() if not args.kernels or s.name in args.kernels)
-    jobs = plan(specs, args.archs, args.dtypes, args.specs)
-    configs = [job_config(j, by_name[j.kernel]) for j in jobs]
+    shapes = args.shapes or [FULL_TILES, *unit_labels()]
+    plans = plan(specs, args.archs, args.dtypes, args.specs, shapes)
+    configs = [job_config(p, by_name[p.job.kernel]) for p in plans]
     store = ResultsStore(args.results) if args.results else None
-    rows: list[dict | None] = [None] * len(jobs)
+    rows: list[dict | None] = [None] * len(plans)
     if store and not args.force:
         rows = [store.done(COMMAND, c) for c in configs]
     todo = [i for i, row in enumerate(rows) if row is None]
+    jobs = list(dict.fromkeys(plans[i].job for i in todo))  # rows that specialise alike share one compile
     if todo:
-        print(f"kernel_aot: compiling {len(todo)} kernels on {min(args.jobs, len(todo))} processes"
-              + (f" ({len(jobs) - len(todo)} read back from {args.results}; --force recompiles)"
-                 if len(todo) < len(jobs) else ""), file=sys.stderr)
+        print(f"kernel_aot: compiling {len(jobs)} kernels for {len(todo)} rows on {min(args.jobs, len(jobs))} "
+              "processes" + (f" ({len(plans) - len(todo)} rows read back from {args.results}; --force recompiles)"
+                             if len(todo) < len(plans) else ""), file=sys.stderr)
         start = time.perf_counter()
-        bar = tqdm(total=len(todo), desc="compiling", unit="kernel", disable=None, file=sys.stderr)
-        for k, metrics in run_jobs([jobs[i] for i in todo], args.jobs):
+        waiting: dict[Job, list[int]] = {}
+        for i in todo:
+            waiting.setdefault(plans[i].job, []).append(i)
+        bar = tqdm(total=len(jobs), desc="compiling", unit="kernel", disable=None, file=sys.stderr)
+        for k, compiled in run_jobs(jobs, args.jobs):
             bar.update()
-            i = todo[k]
-            spec = by_name[jobs[i].kernel]
-            metrics.setdefault("kind", spec.kind_of(spec.variants[jobs[i].variant]))
-            rows[i] = make_row(COMMAND, configs[i], metrics, {"compile_s": metrics.pop("compile_s", None)})
-            rows[i]["metrics"]["gate"] = gate_label(rows[i])
-            if store:
-                store.append(rows[i])  # as each finishes: an interrupted run keeps what it compiled
+            compile_s = compiled.pop("compile_s", None)
+            for i in waiting[jobs[k]]:
+                metrics = row_metrics(compiled, plans[i], by_name[plans[i].job.kernel].num_warps)
+                rows[i] = make_row(COMMAND, configs[i], metrics, {"compile_s": compile_s})
+                rows[i]["metrics"]["gate"] = gate_label(rows[i])
+                if store:
+                    store.append(rows[i])  # as each finishes: an interrupted run keeps what it compiled
         bar.close()
-        print(f"kernel_aot: {len(todo)} kernels compiled in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-    elif jobs:
-        print(f"kernel_aot: all {len(jobs)} rows read back from {args.results} (--force recompiles)",
+        print(f"kernel_aot: {len(jobs)} kernels compiled in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    elif plans:
+        print(f"kernel_aot: all {len(plans)} rows read back from {args.results} (--force recompiles)",
               file=sys.stderr)
     for row in rows:  # stored rows too, so the table and the exit status follow this version's gate
         row["metrics"]["gate"] = gate_label(row)
@@ -598,8 +614,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = [(flat, gate_failures(flat)) for flat in flat_rows(rows)]
     failed = [(flat, why) for flat, why in failed if why]
     for flat, why in failed:
-        print(f"kernel_aot: FAIL {flat['kernel']} sm_{flat['arch']} {flat['dtype']} {flat['variant']} "
-              f"{flat['layout']}: {'; '.join(why)}", file=sys.stderr)
+        print(f"kernel_aot: FAIL {flat['kernel']} sm_{flat['arch']} {flat['dtype']} {flat['shape']} "
+              f"{flat['variant']} {flat['layout']}: {'; '.join(why)}", file=sys.stderr)
     return 1 if failed else 0
 
 

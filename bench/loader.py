@@ -26,10 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from harness.cli import (
+    DEVICES,
     ArgumentParser,
     check_device_here,
     check_output_folder,
     check_output_path,
+    device_name,
     examples,
     int_list_of,
     open_store,
@@ -58,8 +60,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="image sides the cache is decoded at (default 64,224)")
     p.add_argument("--batch-size", type=positive_int, default=128, help="batch of the epoch pass (default 128)")
     p.add_argument("--prefetch", type=positive_int, default=2, help="batches BatchFeed reads ahead (default 2)")
-    p.add_argument("--device", default="cpu",
-                   help="where the epoch pass delivers batches: cpu or cuda[:N] (default cpu)")
+    p.add_argument("--device", type=device_name, default="cpu",
+                   help=f"where the epoch pass delivers batches: {DEVICES} (default cpu)")
     p.add_argument("--folder", default=None,
                    help="where the generated faces go, reused when already there (default: a temporary folder)")
     p.add_argument("--cache-dir", default=None,

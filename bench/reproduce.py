@@ -32,10 +32,13 @@ from functools import partial
 from pathlib import Path
 
 from harness.cli import (
+    DEVICES,
     ArgumentParser,
     UsageError,
+    check_device_here,
     check_output_folder,
     check_output_path,
+    device_name,
     examples,
     int_list_of,
     non_negative_int,
@@ -143,15 +146,16 @@ def cell_options(config: dict) -> dict:
 
 # ---------------------------------------------------------------- running a cell
 def run_cell(config: dict, *, results: str, checkpoint_dir: str, force: bool = False,
-             cache_dir: str | None = None) -> tuple[dict, dict]:
+             cache_dir: str | None = None, device: str | None = None) -> tuple[dict, dict]:
     """Train one cell through bench.train's main (its rows and checkpoints land where bench.train puts them);
-    the last epoch's metrics and timings, for the sweep's table."""
+    the last epoch's metrics and timings, for the sweep's table. ``device`` (e.g. cuda:1) is where it trains:
+    a config keeps only the device's type, as bench.train's does, since the GPU's number changes nothing."""
     from . import train
     from .evaluate import evaluate_config, evaluation_store
 
     argv = train_argv(cell_options(config)) + ["--results", results, "--checkpoint-dir", checkpoint_dir,
                                                "--format", "json", "--out", "-"] + (["--force"] if force else []) \
-        + (["--cache-dir", cache_dir] if cache_dir else [])
+        + (["--cache-dir", cache_dir] if cache_dir else []) + (["--device", device] if device else [])
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         train.main(argv)
@@ -181,8 +185,6 @@ class FinishedRuns(ResultsStore):
 
 # ---------------------------------------------------------------- the command line
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    import torch
-
     from reports.render import FORMATS
 
     p = ArgumentParser(prog="python -m bench.reproduce", description=__doc__.split("\n\n")[0], **examples(
@@ -205,8 +207,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="train every run once per seed; the tables show mean +- sd over them (CAF reports five)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help=f"change a bench.train setting of every run (the rows record it): {', '.join(SETTABLE)}")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                   help="cpu or cuda (default cuda where there is one); with --executor ray a cuda cell takes one GPU")
+    p.add_argument("--device", type=device_name, default="auto",
+                   help=f"{DEVICES} (default auto: cuda where there is one); with --executor ray a cuda cell takes "
+                        "one GPU; --dry-run plans for any device, this machine's or not")
     p.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR",
                    help="bench.train's checkpoints (DIR/<run key>/last.pt, best.pt); a cell resumes from its last.pt")
     p.add_argument("--cache-dir", default=None, metavar="DIR",
@@ -248,8 +251,10 @@ def data_paths(given: list[str], budget: str, needed: list[str]) -> dict[str, st
         return {}
     missing = [n for n in needed if n not in specs]
     if missing:
+        have = [n for n in needed if n in specs]
         raise UsageError(f"--budget {budget} needs the real data: give " +
-                         " ".join(f"--data {n}=PATH" for n in missing))
+                         " ".join(f"--data {n}=PATH" for n in missing) +
+                         (f", or keep to the runs on the data given with --datasets {' '.join(have)}" if have else ""))
     return specs
 
 
@@ -305,7 +310,8 @@ def dry_run(args, configs: list[dict], tables: list[tuple[str, ...]]) -> str:
     lines = [f"# {args.paper}, budget {configs[0]['budget']}: {len(configs)} runs, each the bench.train command below "
              "(the same config, so rows written by either count for both)"]
     for config, feeds in zip(configs, tables, strict=True):
-        argv = train_argv(cell_options(config)) + ["--results", args.results, "--checkpoint-dir", args.checkpoint_dir]
+        argv = train_argv({**cell_options(config), "device": args.device}) + ["--results", args.results,
+                                                                              "--checkpoint-dir", args.checkpoint_dir]
         lines.append(f"python -m bench.train {' '.join(argv)}  # Table{'s' * (len(feeds) > 1)} {','.join(feeds)}")
     from . import train
 
@@ -326,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     from reports.train import render_train
 
     args = parse_args(argv)
+    if not args.dry_run and args.executor == "local":  # a dry run plans for any device; a run needs it here
+        check_device_here(args.device)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise UsageError("bench.reproduce runs whole runs, one device each (spread them over GPUs with --executor "
                          "ray); for DDP within one run, run its bench.train command (--dry-run) under torchrun")
@@ -337,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     check_models(configs)
     results = Path(args.results).absolute()
     fn = partial(run_cell, results=str(results), checkpoint_dir=str(Path(args.checkpoint_dir).absolute()),
-                 force=args.force, cache_dir=str(Path(args.cache_dir).absolute()) if args.cache_dir else None)
+                 force=args.force, cache_dir=str(Path(args.cache_dir).absolute()) if args.cache_dir else None,
+                 device=args.device if args.executor == "local" else None)  # a Ray task's GPU is its "cuda"
     result = run_cells(configs, fn, FinishedRuns(results), "train",
                        needs_gpu=lambda c: str(c.get("device", "cpu")).startswith("cuda"),
                        desc=f"{args.paper} runs", preflight=lambda: preflight(args, configs), **executor_kwargs(args))

@@ -6,8 +6,9 @@ is listed, not dropped. The papers' result tables (BReG-NeXt 3-7, BReG-Net I-VII
 set once the store feeds one of them: where no row fills one, it holds the published values and names the
 command that fills it.
 
-Tables (and figures) go to `results/reports/` unless --out names another folder; each LaTeX file says in its
-first lines which packages it needs.
+Tables (and figures) go to `results/reports/`, a file per table and format, unless --out-dir names another
+folder; --out FILE (or - for stdout) holds the tables the rows fill in one format, as every entry point's --out.
+Each LaTeX file says in its first lines which packages it needs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.cli import ArgumentParser, UsageError, check_output_path, choice_list
+from harness.cli import ArgumentParser, UsageError, check_output_path, choice_list, write_output
 from harness.results_store import ResultsStore
 
 from .ablation import render_ablation
@@ -121,7 +122,7 @@ DEFAULT_FORMATS = ("markdown", "latex")
 SUFFIX = {"markdown": "md", "latex": "tex", "csv": "csv", "json": "json"}
 
 
-def check_output_dir(path: Path, option: str = "--out") -> None:
+def check_output_dir(path: Path, option: str = "--out-dir") -> None:
     """Fail before any work, in one line, unless ``path`` is (or can become) a writable folder."""
     if path.exists() and not path.is_dir():
         raise UsageError(f"{option} {path}: is a file, not a folder")
@@ -162,28 +163,53 @@ def build(paths: list[Path], out_dir: Path, formats: tuple[str, ...] = DEFAULT_F
     table captions itself from the rows it uses (one command's rows feed several of them); the others get the
     provenance of their command's rows. A row a table cannot show (another command's, keys missing, a null where
     a number goes) is left out of it with a one-line warning naming the store and line."""
+    check_output_dir(out_dir, "--out-dir")
+    texts = {out_dir / f"{stem}.{SUFFIX[fmt]}": text
+             for stem, fmt, text in render_tables(paths, formats, every_paper_table)}
+    for path in texts:
+        check_output_path(path, "--out-dir")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path, text in texts.items():
+        path.write_text(latex_file(text, path.stem) if path.suffix == ".tex" else text)
+    return list(texts)
+
+
+def render_tables(paths: list[Path], formats: tuple[str, ...], every_paper_table: bool = False,
+                  measured_only: bool = False) -> list[tuple[str, str, str]]:
+    """(stem, format, text) of every table the stores at ``paths`` fill, warnings for left-out rows printed;
+    ``measured_only`` drops the paper tables no row fills (published values only), which only a folder of every
+    table wants. Nothing is written here, so a caller can check its outputs against the whole result."""
     unknown = [f for f in formats if f not in SUFFIX]
     if unknown:
         raise UsageError(f"unknown format {unknown[0]!r}; choose from: {', '.join(FORMATS)}")
-    check_output_dir(out_dir)
     by_command, where = _load(paths)
-    texts: dict[Path, str] = {}
+    texts: list[tuple[str, str, str]] = []
     warnings = []
-    jobs = _jobs(by_command, every_paper_table)
+    jobs = [job for job in _jobs(by_command, every_paper_table) if job[1] or not measured_only]
     for command, rows, renderer, stem in jobs:
         rendered, warning = _render(command, stem, rows, renderer, formats, where)
-        texts.update({out_dir / f"{stem}.{SUFFIX[fmt]}": text for fmt, text in rendered.items()})
+        texts += [(stem, fmt, text) for fmt, text in rendered.items()]
         warnings += [warning] if warning else []
     if jobs and not texts:  # every row left out: the first says why, and nothing is written
         raise UsageError(f"{warnings[0]}; nothing written")
     for warning in warnings:
         print(f"reports: warning: {warning}; left out", file=sys.stderr)
-    for path in texts:
-        check_output_path(path, "--out")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for path, text in texts.items():
-        path.write_text(latex_file(text, path.stem) if path.suffix == ".tex" else text)
-    return list(texts)
+    return texts
+
+
+def render_one(paths: list[Path], fmt: str, out: str) -> str:
+    """Every table the rows fill, in ``fmt``, as the one text ``--out FILE`` holds: Markdown tables one after
+    another, LaTeX as one file with one header; CSV and JSON hold one table each, so rows that fill several are
+    refused in one line (``--out-dir`` writes a file per table). Paper tables no row fills are left out."""
+    texts = render_tables(paths, (fmt,), measured_only=True)
+    if not texts:
+        raise UsageError("no table renders the rows of these stores; nothing written")
+    if fmt in ("csv", "json") and len(texts) > 1:
+        raise UsageError(f"--out {out} --format {fmt}: these rows fill {len(texts)} tables "
+                         f"({', '.join(stem for stem, _, _ in texts)}) and a {fmt} file holds one; use --out-dir "
+                         "DIR for a file per table")
+    text = "\n\n".join(text.rstrip("\n") for _, _, text in texts) + "\n"
+    return latex_file(text, Path(out).stem if out != "-" else "tables") if fmt == "latex" else text
 
 
 def _render(command: str, stem: str, rows: list[dict], renderer: Callable[..., str], formats: tuple[str, ...],
@@ -226,7 +252,7 @@ def build_figures(paths: list[Path], out_dir: Path) -> list[Path]:
     whose rows cannot be drawn (rows of the wrong kind) is skipped with a one-line warning; the others are drawn."""
     from . import figure_data, figures
 
-    check_output_dir(out_dir)
+    check_output_dir(out_dir, "--out-dir")
     rows = load_rows(paths)
     depth, gradflow, kernel = rows.get("depth_sweep"), rows.get("gradflow"), rows.get("kernel")
     evaluate, train = rows.get("evaluate", []), rows.get("train", [])
@@ -265,63 +291,94 @@ def build_figures(paths: list[Path], out_dir: Path) -> list[Path]:
 
 
 EXAMPLES = """examples:
-  python -m reports                                      # every table as Markdown and LaTeX in results/reports/
-  python -m reports results/nvidia-h100/*.jsonl --format latex --out paper/tables   # one device's, LaTeX only
-  python -m reports --format csv,json --figures          # the rows as CSV and JSON, and the figures
+  python -m reports --figures                            # every table (Markdown, LaTeX) and figure in results/reports/
+  python -m reports results/flops.jsonl --out -          # the tables these rows fill, Markdown, on stdout
+  python -m reports results/h100/*.jsonl --format latex --out tables.tex   # one device's tables in one file
   python -m reports --book report/                       # one PDF: every paper's tables and figures, provenance
 """
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = ArgumentParser(prog="python -m reports", description=__doc__.split("\n\n")[0],
-                                epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("results", nargs="*", help="result stores (default: every results/**/*.jsonl, device folders too)")
     p.add_argument("--format", action="append", type=choice_list(FORMATS), metavar="FMT[,FMT...]",
-                   help=f"one or more of {', '.join(FORMATS)}, comma-separated or repeated "
-                        f"(default {','.join(DEFAULT_FORMATS)})")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help=f"folder the tables and figures go to (default {DEFAULT_OUT}/, git-ignored)")
-    p.add_argument("--out-dir", type=Path, default=None, help=argparse.SUPPRESS)  # deprecated name of --out
-    p.add_argument("--figures", action="store_true", help="also draw the figures (needs the 'plots' extra)")
+                   help=f"one or more of {', '.join(FORMATS)}, comma-separated or repeated: --out-dir writes a file "
+                        f"per table and format (default {','.join(DEFAULT_FORMATS)}); --out takes one (default "
+                        "markdown)")
+    p.add_argument("--out", default=None, metavar="FILE",
+                   help="one file for the tables the rows fill, in one --format ('-' = stdout), as every entry "
+                        "point's --out; paper tables that no row fills are written only by --out-dir")
+    p.add_argument("--out-dir", type=Path, default=None, metavar="DIR",
+                   help=f"folder of a file per table and format, and the figures (default {DEFAULT_OUT}/, "
+                        "git-ignored)")
+    p.add_argument("--figures", action="store_true", help="also draw the figures, into --out-dir (needs the 'plots' "
+                                                          "extra)")
     p.add_argument("--book", type=Path, default=None, metavar="DIR",
                    help="write the report book to DIR: book.pdf (contents, every table and figure of the four "
                         "papers, their provenance) and its parts; pdflatex where installed, else matplotlib")
     args = p.parse_args(argv)
-    if args.out_dir is not None:
-        if args.out is not None:
-            p.error("--out-dir is the old name of --out: give one of them")
-        print("reports: --out-dir is deprecated; use --out", file=sys.stderr)
-        args.out = args.out_dir
-    args.out = args.out or DEFAULT_OUT
-    args.format = tuple(dict.fromkeys(f for given in args.format or [DEFAULT_FORMATS] for f in given))
+    formats = tuple(dict.fromkeys(f for given in args.format or [] for f in given))
+    if args.out is not None:
+        check_out_file(args.out)
+        if args.out_dir is not None and not args.figures:
+            p.error("--out FILE and --out-dir DIR both name where the tables go: give one (--out-dir with --out "
+                    "only holds the --figures)")
+        if len(formats) > 1:
+            p.error(f"--out {args.out} holds one format, got {','.join(formats)}: give one --format, or --out-dir "
+                    "DIR for a file per table and format")
+        formats = formats or ("markdown",)
+    args.format = formats or DEFAULT_FORMATS
+    args.out_dir = args.out_dir or DEFAULT_OUT
     return args
+
+
+def check_out_file(out: str) -> None:
+    """--out names one file, as in every entry point; a folder (the old meaning of reports' --out) is refused in
+    one line that names --out-dir, so an old command fails instead of writing a stray file."""
+    if out == "-":
+        return
+    path = Path(out)
+    what = ("is a folder" if path.is_dir() or out.endswith(("/", os.sep)) else
+            "has no suffix, as a folder" if not path.exists() and not path.suffix else None)
+    if what:
+        raise UsageError(f"--out {out}: {what}; --out is one file (e.g. tables.md), --out-dir DIR a folder of a "
+                         "file per table")
+    check_output_path(out, "--out")
 
 
 def run(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    paths = [Path(r) for r in args.results] or sorted(Path("results").rglob("*.jsonl"))
     if args.book is not None:
         from .book import build_book
 
         check_output_dir(args.book, "--book")
-        paths = [Path(r) for r in args.results] or sorted(Path("results").rglob("*.jsonl"))
-        missing = [str(p) for p in paths if not p.exists()]
-        if missing:
-            raise UsageError(f"no results store at {missing[0]}")
+        _check_stores(paths, required=False)
         print(build_book(paths, args.book))
         return 0
-    check_output_dir(args.out)
-    paths = [Path(r) for r in args.results] or sorted(Path("results").rglob("*.jsonl"))
+    if args.out is None or args.figures:
+        check_output_dir(args.out_dir, "--out-dir")
+    _check_stores(paths)
+    written = []
+    if args.out is not None:
+        write_output(render_one(paths, args.format[0], args.out), args.out)
+    else:
+        written = build(paths, args.out_dir, args.format)
+    if args.figures:
+        written += build_figures(paths, args.out_dir)
+    for path in written:  # stdout is the tables' own where --out is '-'
+        print(path, file=sys.stderr if args.out == "-" else sys.stdout)
+    return 0
+
+
+def _check_stores(paths: list[Path], required: bool = True) -> None:
+    """Every store named exists (a typo is one line, not an empty report); ``required``: at least one."""
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise UsageError(f"no results store at {missing[0]}")
-    if not paths:
+    if required and not paths:
         raise UsageError("no results stores under results/; run a bench entry point first")
-    written = build(paths, args.out, args.format)
-    if args.figures:
-        written += build_figures(paths, args.out)
-    for path in written:
-        print(path)
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

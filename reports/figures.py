@@ -4,9 +4,9 @@ matplotlib is an optional extra (``pip install 'breg-harness[plots]'``) and is i
 is drawn. Figures are drawn on ``matplotlib.figure.Figure`` objects, never through pyplot, so nothing
 here touches the global backend: PNG goes through Agg, PDF through matplotlib's PDF backend.
 
-Every figure is laid out for print: at most `PAGE_WIDTH` (7 in, a text width) wide, no text under
-`MIN_FONT_PT`, legends beside the panels rather than on the data, at most `MAX_SERIES` labelled series per
-legend; `layout_problems` checks a drawn figure for all of that and for overlapping text.
+Every figure is laid out for print by `reports.figure_layout` (7 in wide at most, no text under 7 pt,
+legends beside the panels, at most 8 labelled series per legend), whose `layout_problems` checks a drawn
+figure for all of that and for overlapping text.
 
 The figures that show results take a *tidy* frame (a pandas DataFrame, or a list of flat dicts) with the
 columns each function documents; turning the results store's rows into such a frame is the caller's job
@@ -36,27 +36,19 @@ give the published side from ``reports.published``.
 
 from __future__ import annotations
 
-import functools
 import re
-import textwrap
-import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from . import figure_layout as layout
 from . import published
+from .figure_layout import FORMATS, MAX_PANELS, MAX_SERIES, MIN_FONT_PT, PAGE_WIDTH, layout_problems
 
-FORMATS = ("png", "pdf")
-PAGE_WIDTH = 7.0  # inches: the widest a figure is printed (a 7-inch text width), so drawn at print size
-MIN_FONT_PT = 7.0  # the smallest text a reader can read at that size
-GAP_PT = 1.0  # the least space between two texts for a reader to tell them apart
-MAX_SERIES = 8  # labelled series a legend may hold; more are split over panels or figures
-MAX_PANELS = 6  # confusion matrices on one page, in a grid a reader can take in
-# Font sizes (points) for every figure: readable at print size, small enough for the panels a page holds.
-STYLE = {"font.size": 8, "axes.titlesize": 8, "axes.labelsize": 8, "xtick.labelsize": 7, "ytick.labelsize": 7,
-         "legend.fontsize": 7, "legend.title_fontsize": 7, "figure.titlesize": 9}
+__all__ = ["FORMATS", "MAX_PANELS", "MAX_SERIES", "layout_problems"]  # the print limits, re-exported for callers
+
 DEPTH_LABEL = "depth (layers)"
 # quantity of `complexity_curves` -> (panel title, y-axis label, factor from the frame's unit to the axis's)
 QUANTITY_AXES = {
@@ -81,28 +73,6 @@ FIG3_PARAMS = ((1.0, 0.0), (0.5, 0.5), (1.0, 1.0), (1.2, 1.2), (2.0, 0.0), (2.0,
 _PUBLISHED_STYLE = {"marker": "D", "linestyle": "none", "markerfacecolor": "none", "markersize": 6}
 
 
-def _figure_api() -> Any:
-    """matplotlib.figure.Figure, or a one-line error saying how to get it."""
-    try:
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise ImportError("figures need matplotlib: install the 'plots' extra "
-                          "(pip install 'breg-harness[plots]')") from None
-    return Figure
-
-
-def _print_style(draw: Callable[..., list[Path]]) -> Callable[..., list[Path]]:
-    """Draw under `STYLE` (matplotlib's rc settings, restored afterwards), so every figure reads alike."""
-    @functools.wraps(draw)
-    def styled(*args: Any, **kwargs: Any) -> list[Path]:
-        _figure_api()
-        from matplotlib import rc_context
-
-        with rc_context(STYLE):
-            return draw(*args, **kwargs)
-    return styled
-
-
 def flatten_rows(rows: Iterable[dict]) -> pd.DataFrame:
     """Results-store rows ({run_id, command, config, metrics, timings, env}) as one flat frame whose columns
     are dotted paths (``config.depth``, ``metrics.accuracy``): the raw material for the tidy frames below."""
@@ -120,268 +90,9 @@ def _frame(data: pd.DataFrame | Iterable[dict], required: Sequence[str], what: s
     return frame
 
 
-def _save(fig: Any, out_dir: str | Path, name: str, dpi: int) -> list[Path]:
-    """Write ``name``.png and ``name``.pdf at the figure's own size (its layout already fits everything in, and
-    a trimmed file would be laid out anew); the PDF carries no creation date, so reruns give the same file."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in FORMATS:
-        path = out / f"{name}.{fmt}"
-        metadata = {"CreationDate": None} if fmt == "pdf" else None
-        fig.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
-        paths.append(path)
-    return paths
-
-
-def _natural(text: str) -> list[Any]:
-    """Sort key that puts 'BReG-NeXt-26' before 'BReG-NeXt-110'."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", text)]
-
-
-def _panels(frame: pd.DataFrame, key: str | None, order: Sequence[str] | None = None
-            ) -> list[tuple[str, pd.DataFrame]]:
-    """One (title, rows) per ``key`` value: in ``order`` where given (values it leaves out are not drawn),
-    else in natural order, so the panels do not change places with the order the rows arrived in."""
-    if key is None or key not in frame.columns:
-        return [("", frame)]
-    groups = {str(k): g for k, g in frame.groupby(frame[key].astype(str))}
-    return [(k, groups[k]) for k in (order if order is not None else sorted(groups, key=_natural)) if k in groups]
-
-
-def _slug(text: str) -> str:
-    """A figure's title as part of a file name: 'BReG-NeXt (budget short), AffectNet val' ->
-    'bregnext_budget_short_affectnet_val'."""
-    return re.sub(r"[^a-z0-9]+", "_", text.lower().replace("-", "")).strip("_")
-
-
-def _pages(frame: pd.DataFrame, name: str, per_page: int, order: Sequence[str] | None, what: str,
-           series: str | None = None) -> list[tuple[str, str, list[tuple[str, pd.DataFrame]]]]:
-    """(file stem, figure title, panels) per ``figure`` value and page of at most ``per_page`` panels; with
-    ``series``, a panel holds at most `MAX_SERIES` of that column's values (`_capped`)."""
-    out = []
-    for title, part in _panels(frame, "figure"):
-        panels = _panels(part, "panel", order)
-        if series is not None:
-            panels = _capped(panels, series)
-        pages = [panels[i:i + per_page] for i in range(0, len(panels), per_page)]
-        for k, page in enumerate(pages, 1):
-            numbered = len(pages) > 1
-            stem = "_".join(filter(None, [name, _slug(title), str(k) if numbered else ""]))
-            out.append((stem, title + (f" ({k} of {len(pages)})" if numbered else ""), page))
-    if not out:
-        raise ValueError(f"{what}: no rows in panels {list(order or [])}")
-    return out
-
-
-def _capped(panels: list[tuple[str, pd.DataFrame]], column: str, limit: int = MAX_SERIES
-            ) -> list[tuple[str, pd.DataFrame]]:
-    """Panels with more than ``limit`` values of ``column`` (series) split into 'title (1 of 2)', ...:
-    the last resort where the caller has not faceted its series itself."""
-    out = []
-    for title, group in panels:
-        names = sorted({str(v) for v in group[column]}, key=_natural)
-        parts = [names[i:i + limit] for i in range(0, len(names), limit)]
-        for k, part in enumerate(parts, 1):
-            suffix = f" ({k} of {len(parts)})" if len(parts) > 1 else ""
-            out.append((title + suffix, group[group[column].astype(str).isin(part)]))
-    return out
-
-
-def _colours(values: Iterable[Any]) -> dict[str, str]:
-    """A fixed colour per line name, the same in every panel of a figure and in every rerun."""
-    return {name: f"C{i % 10}" for i, name in enumerate(sorted({str(v) for v in values}, key=_natural))}
-
-
-def _caption(frame: pd.DataFrame, extra: str | None = None) -> str:
-    """'measured on <devices>; commit <commits>; <budgets>' from the measured rows' optional columns."""
-    measured = frame[frame["source"] == "measured"] if "source" in frame.columns else frame
-    parts = []
-    for column, lead, sep in (("device", "measured on ", ", "), ("commit", "commit ", ", "), ("budget", "", " | ")):
-        if column in measured.columns:
-            values = sorted({str(v) for v in measured[column].dropna() if str(v)})
-            if values:
-                parts.append(lead + sep.join(values))
-    if extra:
-        parts.append(extra)
-    return "; ".join(parts)
-
-
-def _chars(width_in: float, size_pt: float) -> int:
-    """About how many characters of ``size_pt`` text fit in ``width_in`` inches (DejaVu Sans, mixed case)."""
-    return max(8, int(width_in * 72 / (0.6 * size_pt)))
-
-
-def _wrap(text: str, width_in: float, size_pt: float = 8) -> str:
-    """Prose (a title, a caption) in lines that fit ``width_in`` inches."""
-    return "\n".join(textwrap.fill(line, _chars(width_in, size_pt)) for line in text.split("\n"))
-
-
-def _wrap_label(label: str, width_in: float, size_pt: float = MIN_FONT_PT) -> str:
-    """A run's name in lines of at most ``width_in`` inches of ``size_pt`` text, broken after its commas where
-    it can be ('BReG-Net-39, bypass h1, loss ce' keeps 'loss ce' together)."""
-    limit, lines = _chars(width_in, size_pt), [""]
-    for part in label.split(", "):
-        if lines[-1] and len(lines[-1]) + 2 + len(part) > limit:
-            lines[-1] += ","
-            lines.append(part)
-        else:
-            lines[-1] = f"{lines[-1]}, {part}" if lines[-1] else part
-    return "\n".join(textwrap.fill(line, limit) for line in lines)
-
-
-def _add_caption(fig: Any, text: str) -> None:
-    """Small text under the panels, wrapped to the figure's width: the figure grows by its height and the
-    layout keeps clear of it."""
-    if not text:
-        return
-    wrapped = _wrap(text, fig.get_figwidth() - 0.2, MIN_FONT_PT)
-    height = (wrapped.count("\n") + 1) * MIN_FONT_PT * 1.3 / 72 + 0.08
-    total = fig.get_figheight() + height
-    fig.set_figheight(total)
-    fig.get_layout_engine().set(rect=(0, height / total, 1, 1 - height / total))
-    fig.text(0.5, (height - 0.04) / total, wrapped, ha="center", va="top", fontsize=MIN_FONT_PT, color="0.3")
-
-
-def _columns(n: int, most: int) -> int:
-    """Panels a row for ``n`` panels: at most ``most``, and four as 2 x 2 rather than 3 + 1."""
-    return max(1, min(n, most, 2 if n == 4 else most))
-
-
-def _grid(n: int, columns: int | None = None, height: float = 2.3, width: float = PAGE_WIDTH,
-          **subplots: Any) -> tuple[Any, list[Any]]:
-    """``n`` panels in rows of `_columns` (at most ``columns``; default: all in one row), ``width`` inches wide
-    in all and ``height`` inches a row (unused places removed)."""
-    Figure = _figure_api()
-    columns = _columns(n, columns or n)
-    rows = -(-n // columns)
-    fig = Figure(figsize=(min(width, PAGE_WIDTH), height * rows), layout="constrained")
-    axes = list(fig.subplots(rows, columns, squeeze=False, **subplots).flat)
-    for ax in axes[n:]:
-        fig.delaxes(ax)
-    return fig, axes[:n]
-
-
-def _shared_legend(fig: Any, axes: Sequence[Any]) -> None:
-    """One legend for all panels (a series keeps its colour in each), beside them at the right, outside the
-    data; long names wrapped so that it stays narrow. Not under them: matplotlib anchors such a legend to the
-    figure's bottom edge, where the caption is."""
-    entries: dict[str, Any] = {}
-    for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            entries.setdefault(label, handle)
-    if entries:
-        fig.legend(list(entries.values()), [_wrap_label(label, 1.1) for label in entries],
-                   loc="outside right upper")
-
-
-def _auto_log(ax: Any, values: pd.Series, axis: str = "y") -> None:
-    """Log scale when the values span more than ~1.5 decades (e.g. published 'FLOPs' beside measured ones)."""
-    v = pd.to_numeric(values, errors="coerce").dropna()
-    v = v[v > 0]
-    if len(v) and v.max() / v.min() > 30:
-        (ax.set_yscale if axis == "y" else ax.set_xscale)("log")
-
-
-# --- what a reader would trip over ------------------------------------------------------------------------
-
-def layout_problems(fig: Any, width: float = PAGE_WIDTH, min_font: float = MIN_FONT_PT,
-                    max_entries: int = MAX_SERIES) -> list[str]:
-    """What keeps a drawn figure from being read at print size, one sentence each (empty: none found).
-
-    Draws ``fig`` (Agg) and checks: the figure at most ``width`` inches wide, with no text cut off at its
-    edges; every drawn text at least ``min_font`` points; no two drawn texts (tick labels, titles, axis labels,
-    legend entries, annotations, captions) closer than `GAP_PT`; no text over another panel's area and no
-    legend over any panel's area; at most ``max_entries`` entries a legend; no panel squeezed under half an
-    inch and no warning while drawing (such as constrained layout's "axes sizes collapsed to zero"). Texts
-    are compared by their axis-aligned boxes, so rotate labels by 0 or 90 degrees, or a slanted one may be
-    reported though its glyphs are clear.
-    """
-    import numpy as np
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.legend import Legend
-
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        canvas.draw()
-    renderer = canvas.get_renderer()
-    problems = [f"warning while drawing: {w.message}" for w in caught]
-    inch = fig.dpi
-    if fig.get_figwidth() > width + 1e-6:
-        problems.append(f"{fig.get_figwidth():.2f} in wide (at most {width:g} in)")
-    texts = list(_drawn_texts(fig))
-    for t in texts:
-        if t.get_fontsize() < min_font - 1e-6:
-            problems.append(f"{t.get_text()!r} is {t.get_fontsize():g} pt (at least {min_font:g} pt)")
-    panels = [ax for ax in fig.get_axes() if ax.axison and not hasattr(ax, "_colorbar")]
-    areas = {id(ax): ax.get_window_extent(renderer) for ax in fig.get_axes() if ax.axison}
-    for ax in panels:
-        box = areas[id(ax)]
-        if min(box.width, box.height) < 0.5 * inch:
-            problems.append(f"panel {ax.get_title()!r} squeezed to {box.width / inch:.2f} x {box.height / inch:.2f} in")
-    gap = GAP_PT / 72 * inch / 2  # texts closer than GAP_PT run together ('10' and '12' read '1012')
-    boxes = np.array([t.get_window_extent(renderer).extents for t in texts]).reshape(-1, 4) + [-gap, -gap, gap, gap]
-    x0, y0, x1, y1 = (boxes[:, i] for i in range(4))
-    overlap = ((np.minimum(x1[:, None], x1[None]) > np.maximum(x0[:, None], x0[None]))
-               & (np.minimum(y1[:, None], y1[None]) > np.maximum(y0[:, None], y0[None])))
-    for i, j in zip(*np.nonzero(np.triu(overlap, k=1)), strict=True):
-        problems.append(f"texts overlap: {texts[i].get_text()!r} and {texts[j].get_text()!r}")
-    for t, box in zip(texts, boxes, strict=True):
-        if min(box[:2]) < -gap or box[2] > fig.bbox.width + gap or box[3] > fig.bbox.height + gap:
-            problems.append(f"text {t.get_text()!r} is cut off at the figure's edge")
-        for ax in fig.get_axes():
-            if id(ax) in areas and ax is not t.axes and _inside(box, areas[id(ax)].extents):
-                problems.append(f"text {t.get_text()!r} lies over the panel {ax.get_title()!r}")
-    for legend in fig.findobj(Legend):
-        entries = [t.get_text() for t in legend.get_texts()]
-        if len(entries) > max_entries:
-            problems.append(f"a legend of {len(entries)} entries (at most {max_entries}): {entries[:3]} ...")
-        box = legend.get_window_extent(renderer).extents + [1, 1, -1, -1]
-        for ax in panels:
-            if _inside(box, areas[id(ax)].extents):
-                problems.append(f"the legend {entries[:2]} ... lies over the panel {ax.get_title()!r}")
-    return problems
-
-
-def _drawn_texts(artist: Any) -> Iterable[Any]:
-    """The non-empty texts a draw of ``artist`` shows: those of visible artists, of an axes' axis only where
-    it is shown (``axison``), and of ticks only inside the view (matplotlib keeps labels of ticks beyond it)."""
-    from matplotlib.axes import Axes
-    from matplotlib.axis import Axis
-    from matplotlib.spines import Spine
-    from matplotlib.text import Text
-
-    if not artist.get_visible():
-        return
-    if isinstance(artist, Text):
-        if artist.get_text().strip():
-            yield artist
-        return
-    if isinstance(artist, Axis):
-        low, high = sorted(artist.get_view_interval())
-        slack = 1e-9 * (high - low)
-        ticks = artist.get_major_ticks(len(artist.get_majorticklocs())) + artist.get_minor_ticks(
-            len(artist.get_minorticklocs()))
-        shown = [t for tick in ticks if tick.get_visible() and low - slack <= tick.get_loc() <= high + slack
-                 for t in (tick.label1, tick.label2)]
-        children = [*shown, artist.label, artist.offsetText]
-    elif isinstance(artist, Axes) and not artist.axison:
-        children = [c for c in artist.get_children() if not isinstance(c, Axis | Spine)]
-    else:
-        children = artist.get_children()
-    for child in children:
-        yield from _drawn_texts(child)
-
-
-def _inside(box: Sequence[float], area: Sequence[float]) -> bool:
-    """Whether two (x0, y0, x1, y1) boxes share some area."""
-    return min(box[2], area[2]) > max(box[0], area[0]) and min(box[3], area[3]) > max(box[1], area[1])
-
-
 # --- BReG-NeXt Fig. 3 ------------------------------------------------------------------------------------
 
-@_print_style
+@layout.print_style
 def bypass_functions(out_dir: str | Path, params: Sequence[tuple[float, float]] = FIG3_PARAMS,
                      x_max: float = 5.0, name: str = "fig3_bypass", dpi: int = 150) -> list[Path]:
     """H(x) of Eq. 8 and its derivative H'(x) (Eq. 9) for several (alpha, beta), as BReG-NeXt Fig. 3.
@@ -395,7 +106,7 @@ def bypass_functions(out_dir: str | Path, params: Sequence[tuple[float, float]] 
     from breg_models.bypass import FUNCTIONS, reference
 
     x = torch.linspace(-x_max, x_max, 801, dtype=torch.float64)
-    fig, (ax_h, ax_d) = _grid(2, height=2.6)
+    fig, (ax_h, ax_d) = layout.grid(2, height=2.6)
     ax_h.plot(x, x, color="0.6", linestyle="--", linewidth=1, label="identity")
     ax_d.plot(x, torch.ones_like(x), color="0.6", linestyle="--", linewidth=1, label="identity")
     for alpha, beta in params:
@@ -410,8 +121,8 @@ def bypass_functions(out_dir: str | Path, params: Sequence[tuple[float, float]] 
     for ax in (ax_h, ax_d):
         ax.grid(alpha=0.3)
         ax.axhline(0, color="0.8", linewidth=0.8)
-    _shared_legend(fig, (ax_h, ax_d))
-    return _save(fig, out_dir, name, dpi)
+    layout.shared_legend(fig, (ax_h, ax_d))
+    return layout.save(fig, out_dir, name, dpi)
 
 
 # --- curves against depth --------------------------------------------------------------------------------
@@ -448,8 +159,8 @@ def _depth_panels(frame: pd.DataFrame, key: str, keep: Sequence[str] | None, tit
     panels = [(k, frame[frame[key] == k]) for k in keep if (frame[key] == k).any()]
     labelled = "label" in frame.columns
     measured_all = frame[frame["source"] == "measured"]
-    colours = _colours(measured_all["label"].dropna() if labelled else ["measured"])
-    fig, axes = _grid(len(panels), columns=3)
+    colours = layout.colours(measured_all["label"].dropna() if labelled else ["measured"])
+    fig, axes = layout.grid(len(panels), columns=3)
     for ax, (what, group) in zip(axes, panels, strict=True):
         panel_title, ylabel, factor = axes_of(str(what))
         group = group.assign(value=pd.to_numeric(group["value"], errors="coerce") * factor)
@@ -461,13 +172,13 @@ def _depth_panels(frame: pd.DataFrame, key: str, keep: Sequence[str] | None, tit
         pub = group[group["source"] == "published"].sort_values("depth")
         if not pub.empty:
             ax.plot(pub["depth"], pub["value"], color="black", label="published", **_PUBLISHED_STYLE)
-        _auto_log(ax, group["value"])
+        layout.auto_log(ax, group["value"])
         ax.set(title=panel_title, xlabel=DEPTH_LABEL, ylabel=ylabel)
         ax.grid(alpha=0.3)
-    _shared_legend(fig, axes)
+    layout.shared_legend(fig, axes)
     fig.suptitle(title)
-    _add_caption(fig, _caption(frame, caption))
-    return _save(fig, out_dir, name, dpi)
+    layout.add_caption(fig, layout.caption(frame, caption))
+    return layout.save(fig, out_dir, name, dpi)
 
 
 def _ordered(keys: Iterable[Any]) -> list[Any]:
@@ -477,7 +188,7 @@ def _ordered(keys: Iterable[Any]) -> list[Any]:
     return [k for k in known if k in keys] + sorted(k for k in keys if k not in known)
 
 
-@_print_style
+@layout.print_style
 def depth_curves(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, metrics: Sequence[str] | None = None,
                  name: str = "fig5_depth", dpi: int = 150, *, caption: str | None = None) -> list[Path]:
     """BReG-NeXt Fig. 5: a metric against depth, one panel per metric.
@@ -496,7 +207,7 @@ def depth_curves(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, metri
                          axes_of=_metric_axes, caption=caption)
 
 
-@_print_style
+@layout.print_style
 def complexity_curves(data: pd.DataFrame | Iterable[dict], out_dir: str | Path,
                       quantities: Sequence[str] | None = None, name: str = "complexity_depth",
                       dpi: int = 150, *, caption: str | None = None) -> list[Path]:
@@ -540,7 +251,7 @@ def published_complexity_points() -> pd.DataFrame:
 
 # --- kernels and gradients ---------------------------------------------------------------------------
 
-@_print_style
+@layout.print_style
 def kernel_bandwidth(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: str = "kernel_bandwidth",
                      dpi: int = 150, xlabel: str = "size (elements)", *, caption: str | None = None) -> list[Path]:
     """Achieved memory bandwidth against tensor size, one line per implementation.
@@ -550,9 +261,9 @@ def kernel_bandwidth(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, n
     The ``copy`` line (a plain tensor copy, the attainable ceiling) is drawn dashed in black.
     """
     frame = _frame(data, ("size", "impl", "gbps"), "kernel_bandwidth")
-    panels = _panels(frame, "panel")
-    colours = _colours(frame["impl"])
-    fig, axes = _grid(len(panels), columns=3)
+    panels = layout.split_panels(frame, "panel")
+    colours = layout.colours(frame["impl"])
+    fig, axes = layout.grid(len(panels), columns=3)
     for ax, (title, group) in zip(axes, panels, strict=True):
         for impl, g in group.groupby("impl", sort=True):
             g = g.groupby("size", as_index=False)["gbps"].median().sort_values("size")
@@ -563,12 +274,12 @@ def kernel_bandwidth(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, n
         ax.set(title=title or "Bypass kernel bandwidth", xlabel=xlabel, ylabel="GB/s")
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3, which="both")
-    _shared_legend(fig, axes)
-    _add_caption(fig, _caption(frame, caption))
-    return _save(fig, out_dir, name, dpi)
+    layout.shared_legend(fig, axes)
+    layout.add_caption(fig, layout.caption(frame, caption))
+    return layout.save(fig, out_dir, name, dpi)
 
 
-@_print_style
+@layout.print_style
 def gradient_norms(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: str = "gradient_norms",
                    dpi: int = 150, ylabel: str = "|dL/dx| first unit / last unit", *,
                    panels: Sequence[str] | None = None, caption: str | None = None) -> list[Path]:
@@ -583,11 +294,11 @@ def gradient_norms(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, nam
     import numpy as np
 
     frame = _frame(data, ("depth", "bypass", "ratio"), "gradient_norms")
-    groups = _panels(frame, "panel", panels)
+    groups = layout.split_panels(frame, "panel", panels)
     if not groups:
         raise ValueError(f"gradient_norms: no rows in panels {list(panels or [])}")
-    colours = _colours(frame["bypass"])
-    fig, axes = _grid(len(groups), columns=3)
+    colours = layout.colours(frame["bypass"])
+    fig, axes = layout.grid(len(groups), columns=3)
     for ax, (title, group) in zip(axes, groups, strict=True):
         for bypass, g in group.groupby("bypass", sort=True):
             g = g.assign(log=np.log10(g["ratio"].astype(float))).groupby("depth", as_index=False)["log"].mean()
@@ -598,9 +309,9 @@ def gradient_norms(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, nam
         ax.set_yscale("log")
         ax.set(title=title or "Gradient flow against depth", xlabel=DEPTH_LABEL, ylabel=ylabel)
         ax.grid(alpha=0.3, which="both")
-    _shared_legend(fig, axes)
-    _add_caption(fig, _caption(frame, caption))
-    return _save(fig, out_dir, name, dpi)
+    layout.shared_legend(fig, axes)
+    layout.add_caption(fig, layout.caption(frame, caption))
+    return layout.save(fig, out_dir, name, dpi)
 
 
 # --- evaluation and training (BReG-NeXt Figs. 6 and 9, DACL Fig. 4, BReG-Net Fig. 6) ----------------------
@@ -618,11 +329,11 @@ NO_VALIDATION_LOSS = ("bench.train stores no validation loss: the right-hand pan
 
 def _suptitle(fig: Any, figure: str, what: str) -> None:
     """The figure's question: whose runs (``figure``) and what it shows of them."""
-    fig.suptitle(_wrap(f"{figure}: {what}" if figure else what[:1].upper() + what[1:], fig.get_figwidth(), 9),
+    fig.suptitle(layout.wrap(f"{figure}: {what}" if figure else what[:1].upper() + what[1:], fig.get_figwidth(), 9),
                  fontweight="bold")
 
 
-@_print_style
+@layout.print_style
 def confusion_matrices(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: str = "fig6_confusion",
                        dpi: int = 150, *, panels: Sequence[str] | None = None, columns: int = 3,
                        caption: str | None = None) -> list[Path]:
@@ -638,11 +349,11 @@ def confusion_matrices(data: pd.DataFrame | Iterable[dict], out_dir: str | Path,
     """
     frame = _frame(data, ("true", "predicted", "percent"), "confusion_matrices")
     written = []
-    for stem, title, page in _pages(frame, name, MAX_PANELS, panels, "confusion_matrices"):
+    for stem, title, page in layout.pages(frame, name, MAX_PANELS, panels, "confusion_matrices"):
         fig = _confusion_page(page, title, columns)
         notes = "; ".join(filter(None, [CONFUSION_NOTE, caption]))
-        _add_caption(fig, _caption(pd.concat([g for _, g in page]), notes))
-        written += _save(fig, out_dir, stem, dpi)
+        layout.add_caption(fig, layout.caption(pd.concat([g for _, g in page]), notes))
+        written += layout.save(fig, out_dir, stem, dpi)
     return written
 
 
@@ -650,11 +361,11 @@ def _confusion_page(page: list[tuple[str, pd.DataFrame]], title: str, columns: i
     import numpy as np
 
     n = len(page)
-    columns = _columns(n, columns)
+    columns = layout.columns_for(n, columns)
     width = PAGE_WIDTH if columns > 1 else PAGE_WIDTH / 2
     panel = width / columns
     rows = -(-n // columns)  # a square matrix a panel, then its title; class names and the suptitle once
-    fig, axes = _grid(n, columns=columns, height=0.85 * panel + 0.35 + 1.0 / rows, width=width)
+    fig, axes = layout.grid(n, columns=columns, height=0.85 * panel + 0.35 + 1.0 / rows, width=width)
     classes = [list(dict.fromkeys([*g["true"].astype(str), *g["predicted"].astype(str)])) for _, g in page]
     shared = all(c == classes[0] for c in classes)
     image = None
@@ -674,13 +385,13 @@ def _confusion_page(page: list[tuple[str, pd.DataFrame]], title: str, columns: i
         ax.set_yticks(ticks, names if left else [])
         ax.set(xlabel="predicted" if bottom else "", ylabel="true" if left else "")
         total = f", n={int(group['count'].sum())}" if "count" in group.columns else ""
-        ax.set_title(_wrap_label((panel_title or "Confusion matrix") + total, panel - 0.6, 8))
+        ax.set_title(layout.wrap_label((panel_title or "Confusion matrix") + total, panel - 0.6, 8))
     fig.colorbar(image, ax=axes, label="% of the true class", shrink=0.7, aspect=30)
     _suptitle(fig, title, "confusion matrices, % of each true class")
     return fig
 
 
-@_print_style
+@layout.print_style
 def error_histograms(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: str = "fig9_error_hist",
                      dpi: int = 150, *, panels: Sequence[str] | None = None, caption: str | None = None
                      ) -> list[Path]:
@@ -695,25 +406,25 @@ def error_histograms(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, n
     present = set(frame["dimension"].astype(str))
     dims = [d for d in DIMENSIONS if d in present] + sorted(present - set(DIMENSIONS))
     written = []
-    for stem, title, page in _pages(frame, name, HISTOGRAM_ROWS, panels, "error_histograms"):
-        fig, axes = _grid(len(page) * len(dims), columns=len(dims), height=1.6, sharex=True)
+    for stem, title, page in layout.pages(frame, name, HISTOGRAM_ROWS, panels, "error_histograms"):
+        fig, axes = layout.grid(len(page) * len(dims), columns=len(dims), height=1.6, sharex=True)
         for k, (run, group) in enumerate(page):
             for column, (ax, dim) in enumerate(zip(axes[k * len(dims):], dims, strict=False)):
                 bins = group[group["dimension"].astype(str) == dim].sort_values("left")
                 ax.bar(bins["left"], bins["count"], width=bins["right"] - bins["left"], align="edge",
                        color=f"C{column}", edgecolor="white", linewidth=0.3)
                 ax.axvline(0, color="0.3", linewidth=0.8, linestyle=":")
-                ax.set_title(_wrap(f"{run}: {dim}" if run else f"{dim} error", PAGE_WIDTH / len(dims) - 0.3))
+                ax.set_title(layout.wrap(f"{run}: {dim}" if run else f"{dim} error", PAGE_WIDTH / len(dims) - 0.3))
                 ax.set(ylabel="samples" if column == 0 else "",
                        xlabel=f"{dim} error: predicted − true" if k == len(page) - 1 else "")
                 ax.grid(alpha=0.3, axis="y")
         _suptitle(fig, title, "error histograms (label units: valence and arousal in [−1, 1])")
-        _add_caption(fig, _caption(pd.concat([g for _, g in page]), caption))
-        written += _save(fig, out_dir, stem, dpi)
+        layout.add_caption(fig, layout.caption(pd.concat([g for _, g in page]), caption))
+        written += layout.save(fig, out_dir, stem, dpi)
     return written
 
 
-@_print_style
+@layout.print_style
 def loss_curves(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: str = "loss_curves",
                 dpi: int = 150, *, panels: Sequence[str] | None = None, caption: str | None = None) -> list[Path]:
     """Loss and validation metric against epoch, one line per run, as BReG-Net Fig. 6 (training and
@@ -730,12 +441,12 @@ def loss_curves(data: pd.DataFrame | Iterable[dict], out_dir: str | Path, name: 
     if "label" not in frame.columns:
         frame["label"] = "run"
     written = []
-    for stem, title, page in _pages(frame, name, LOSS_ROWS, panels, "loss_curves", series="label"):
+    for stem, title, page in layout.pages(frame, name, LOSS_ROWS, panels, "loss_curves", series="label"):
         rows = pd.concat([g for _, g in page])
-        fig = _loss_page(page, title, _colours(rows["label"]) if rows["label"].nunique() <= 10 else None)
+        fig = _loss_page(page, title, layout.colours(rows["label"]) if rows["label"].nunique() <= 10 else None)
         note = None if (rows["quantity"] == "val_loss").any() else NO_VALIDATION_LOSS
-        _add_caption(fig, _caption(rows, "; ".join(filter(None, [note, caption]))))
-        written += _save(fig, out_dir, stem, dpi)
+        layout.add_caption(fig, layout.caption(rows, "; ".join(filter(None, [note, caption]))))
+        written += layout.save(fig, out_dir, stem, dpi)
     return written
 
 
@@ -745,16 +456,16 @@ def _loss_page(page: list[tuple[str, pd.DataFrame]], title: str, colours: dict[s
     from matplotlib.ticker import MaxNLocator
 
     key_width = 1.6  # inches: the legend column, the same in every row so that the panels line up
-    labels = [{label: _wrap_label(label, key_width - 0.45) for label in sorted(set(group["label"].astype(str)),
-                                                                               key=_natural)}
+    labels = [{label: layout.wrap_label(label, key_width - 0.45) for label in sorted(set(group["label"].astype(str)),
+                                                                               key=layout.natural_key)}
               for _, group in page]
     heights = [max(1.9, 0.5 + 0.14 * sum(t.count("\n") + 1.3 for t in wrapped.values())) for wrapped in labels]
-    fig = _figure_api()(figsize=(PAGE_WIDTH, sum(heights) + 0.4), layout="constrained")
+    fig = layout.figure_api()(figsize=(PAGE_WIDTH, sum(heights) + 0.4), layout="constrained")
     subs = fig.subfigures(len(page), 1, squeeze=False, height_ratios=heights).flat
     for sub, (panel_title, group), wrapped in zip(subs, page, labels, strict=True):
         ax_loss, ax_val, ax_key = sub.subplots(1, 3, width_ratios=[2.7, 2.7, key_width])
         group = group.assign(label=group["label"].astype(str), quantity=group["quantity"].astype(str))
-        colour = colours or _colours(group["label"])
+        colour = colours or layout.colours(group["label"])
         for (label, quantity), g in group.groupby(["label", "quantity"], sort=True):
             g = g.groupby("epoch", as_index=False)["value"].mean().sort_values("epoch")
             ax = ax_loss if quantity in LOSSES else ax_val
@@ -764,9 +475,9 @@ def _loss_page(page: list[tuple[str, pd.DataFrame]], title: str, colours: dict[s
         shown = [q for q in LOSSES if q in set(group["quantity"])]
         ylabel = {("train_loss",): "training loss", ("val_loss",): "validation loss"}.get(
             tuple(shown), "loss (solid: training, dashed: validation)")
-        ax_loss.set_ylabel(_wrap(ylabel + (f" ({', '.join(losses)})" if losses else ""), 1.6))
+        ax_loss.set_ylabel(layout.wrap(ylabel + (f" ({', '.join(losses)})" if losses else ""), 1.6))
         metrics = sorted(set(group["quantity"]) - set(LOSSES))
-        ax_val.set_ylabel(_wrap(" / ".join(_quantity_name(q) for q in metrics), 1.6))
+        ax_val.set_ylabel(layout.wrap(" / ".join(_quantity_name(q) for q in metrics), 1.6))
         for ax in (ax_loss, ax_val):
             ax.set_xlabel("epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))

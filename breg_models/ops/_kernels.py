@@ -7,10 +7,13 @@
   row come from one scalar div/mod and its lanes need none. `fwd_proj` writes only the output channels
   that face x (Eq. 8 is never evaluated for padded ones); `fwd_pad` copies F into the padded channels;
   `bwd_proj` runs over x's cells, each reading its one dy cell (times 1/cells in its window, a power of 2).
-- `sum_partials`: the backward kernels store one dL/dalpha and one dL/dbeta partial per program; this one
-  program sums them in a fixed order in float64. With one fixed config per kernel (no autotuning) the
-  programs, their reduction trees and this order never change, so the two scalars are identical bit for
-  bit from run to run and process to process.
+  A tile is BC channels x BW columns with BW the output width's (4, 8, 16 or 32) and BC raised to keep its
+  element count, so the narrow rows of the later down-sampling units do not leave most lanes masked
+  (`bypass_add_op.tile_config`, one config per shape).
+- dL/dalpha, dL/dbeta: each backward program stores one partial of each; the last program to finish (one
+  atomic ticket) sums them in float64 in a fixed order and writes the two scalars, so a backward is one launch.
+  With one fixed config per launch shape (no autotuning) the programs, their reduction trees and that order
+  never change, so the two scalars are identical bit for bit from run to run and process to process.
 
 Arithmetic is fp32 whatever the storage dtype. Per element, reciprocals are `recip_pos` (rsqrt squared);
 only the per-program constants use IEEE division. Each kernel's launch config is its `KernelSpec` in `SPECS`, which is
@@ -116,8 +119,51 @@ def fwd_flat(x_ptr, r_ptr, y_ptr, alpha_ptr, beta_ptr, n, IDX64: tl.constexpr, B
 
 
 @triton.jit
-def bwd_flat(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, n, IDX64: tl.constexpr, BLOCK: tl.constexpr):
-    """dx = dy H'; the program's sums of dy dH/dalpha and dy dH/dbeta go to part[pid] and part[nprog + pid].
+def _finish_scalar_grads(part_ptr, count_ptr, da_ptr, db_ptr, sum_a, sum_b, pid, nprog, RBLOCK: tl.constexpr):
+    """Store this program's two partials; the program that draws the last ticket sums all of them.
+
+    The partials go to part[pid] and part[half + pid], half = nprog rounded up to 4 (`partials_size`), so both
+    halves start 16-byte aligned. The barrier makes every thread's stores precede the ticket in the CTA (Triton
+    lets one thread store a scalar, another may take the atomic); the ticket is one acq_rel, gpu-scope atomic
+    add, so each program's stores are released with it and the last program, which reads every earlier
+    ticket's value, acquires them all. It sums each half in float64 in a fixed order (the accumulator's slot j
+    takes the partials j, j + RBLOCK, ... in turn, then one fixed tree), so the scalars are identical bit for bit
+    whichever program came last, and sets the counter back to 0 for the next launch on the stream (stream order
+    makes that store precede the next launch's tickets). The loads take whole aligned quads of partials (128-bit)
+    and zero the slots past nprog, which no program wrote.
+    """
+    half = (nprog + 3) // 4 * 4
+    tl.store(part_ptr + pid, sum_a)
+    tl.store(part_ptr + half + pid, sum_b)
+    tl.debug_barrier()
+    ticket = tl.atomic_add(count_ptr, 1, sem="acq_rel", scope="gpu")
+    if ticket == nprog - 1:
+        quads = tl.arange(0, RBLOCK // 4)[:, None] * 4
+        acc_a = tl.zeros([RBLOCK // 4, 4], dtype=tl.float64)
+        acc_b = tl.zeros([RBLOCK // 4, 4], dtype=tl.float64)
+        start = 0
+        while start < nprog:  # not range(0, nprog, ...): Triton 3.6's interpreter cannot take a runtime bound
+            first = start // RBLOCK * RBLOCK + quads  # = start + quads, written so the compiler sees 4 | first
+            i = first + tl.arange(0, 4)[None, :]
+            quad = tl.broadcast_to(first < nprog, [RBLOCK // 4, 4])
+            # .cg: cached in L2 only. L2 is where the other SMs' stores land; this SM's L1 is not coherent with
+            # them, and a line of part it held (or a compiler that did not invalidate L1 for every thread on
+            # the acquire) would give a stale partial. Read once each, so L1 would buy nothing anyway.
+            va = tl.load(part_ptr + i, mask=quad, other=0.0, cache_modifier=".cg")
+            vb = tl.load(part_ptr + half + i, mask=quad, other=0.0, cache_modifier=".cg")
+            acc_a += tl.where(i < nprog, va, 0.0).to(tl.float64)
+            acc_b += tl.where(i < nprog, vb, 0.0).to(tl.float64)
+            start += RBLOCK
+        tl.store(da_ptr, tl.sum(tl.sum(acc_a, axis=1), axis=0).to(tl.float32))
+        tl.store(db_ptr, tl.sum(tl.sum(acc_b, axis=1), axis=0).to(tl.float32))
+        tl.store(count_ptr, 0)
+
+
+@triton.jit
+def bwd_flat(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, count_ptr, da_ptr, db_ptr, n,
+             IDX64: tl.constexpr, BLOCK: tl.constexpr, RBLOCK: tl.constexpr):
+    """dx = dy H'; dL/dalpha, dL/dbeta = the sums of dy dH/dalpha, dy dH/dbeta, through one partial per program
+    (`_finish_scalar_grads`): one launch, deterministic.
 
     Masked lanes load x = 0 and dy = 0, whose terms are exactly 0, so the sums need no mask.
     """
@@ -128,18 +174,25 @@ def bwd_flat(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, n, IDX64: tl.c
     hp, da, db = _eq8_grads(x, alpha, s2, c_z, k, inv_s2, inv_alpha, c_db,
                             HALF=x_ptr.dtype.element_ty != tl.float32)
     tl.store(dx_ptr + offs, (g * hp).to(dx_ptr.dtype.element_ty), mask=mask)
-    pid = tl.program_id(0)
-    tl.store(part_ptr + pid, tl.sum(g * da, axis=0))
-    tl.store(part_ptr + tl.num_programs(0) + pid, tl.sum(g * db, axis=0))
+    _finish_scalar_grads(part_ptr, count_ptr, da_ptr, db_ptr, tl.sum(g * da, axis=0), tl.sum(g * db, axis=0),
+                         tl.program_id(0), tl.num_programs(0), RBLOCK)
 
 
 @triton.jit
-def _tile(IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr, rows, C, W):
-    """(n, row, c [BC, 1], w [1, BW], mask) of a program of the (N x rows, C tiles, W tiles) grid."""
+def _tile(IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr, rows, C, W, EVEN: tl.constexpr):
+    """(n, row, c [BC, 1], w [1, BW], mask) of a program of the (N x rows, C tiles, W tiles) grid.
+
+    EVEN: the tiles cover the W columns exactly (the op checks), so the mask has no column term. That term is
+    what keeps a narrow row from vectorising: the JIT knows no divisibility of W = 4 or 8, so ``w < W`` could
+    flip inside a vector and Triton splits the access into single elements.
+    """
     nr = tl.program_id(0)
     c = tl.program_id(1) * BC + tl.arange(0, BC)[:, None]
     w = tl.program_id(2) * BW + tl.arange(0, BW)[None, :]
-    mask = (c < C) & (w < W)
+    if EVEN:
+        mask = tl.broadcast_to(c < C, [BC, BW])
+    else:
+        mask = (c < C) & (w < W)
     if IDX64:
         nr = nr.to(tl.int64)
         c = c.to(tl.int64)
@@ -148,22 +201,39 @@ def _tile(IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr, rows, C, W):
 
 
 @triton.jit
+def _row_stride(s, ALIGN: tl.constexpr):
+    """A row stride the op knows to be a multiple of ALIGN, written so the compiler knows it too (it is exactly
+    ``s``): the JIT marks only multiples of 16, and a 4- or 8-wide NCHW row's stride (4, 8) is not one, which
+    would leave every row's start unaligned for vector access."""
+    return s // ALIGN * ALIGN
+
+
+@triton.jit
 def fwd_proj(x_ptr, r_ptr, y_ptr, alpha_ptr, beta_ptr, Cin, OH, OW, H, W, pad,
              sxn, sxc, sxh, sxw, srn, src, srh, srw, syn, syc, syh, syw,
-             STRIDE2: tl.constexpr, IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr):
+             STRIDE2: tl.constexpr, IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr,
+             EVEN: tl.constexpr, SX: tl.constexpr, SY: tl.constexpr):
     """y[n, pad + c, oh, ow] = pool(H(x[n, c]))[oh, ow] + F[...] for the C_in channels that face x.
 
     Pooling is ceil-mode 2x2: a window cut by the edge averages only the cells it covers (as F.avg_pool2d);
-    out-of-range cells load 0 and H(0) = 0, so they add nothing, and 1/cells is an exact power of 2.
+    out-of-range cells load 0 and H(0) = 0, so they add nothing, and 1/cells is an exact power of 2. EVEN: the
+    tiles cover OW (and the x rows, W = 2 OW at stride 2) exactly; SX, SY: powers of 2 that divide x's and
+    F's/y's row strides (`_row_stride`).
     """
     alpha, s2, inv_s2, c_z, k, inv_alpha, c_db = _params(alpha_ptr, beta_ptr)
-    n, oh, c, ow, mask = _tile(IDX64, BC, BW, OH, Cin, OW)
+    sxh = _row_stride(sxh, SX)
+    srh = _row_stride(srh, SY)
+    syh = _row_stride(syh, SY)
+    n, oh, c, ow, mask = _tile(IDX64, BC, BW, OH, Cin, OW, EVEN)
     base = x_ptr + n * sxn + c * sxc
     if STRIDE2:
         # both rows of the windows as [BC, 2 BW] tiles (contiguous in NCHW: vector loads), H once per cell,
         # then the column pairs summed: (BC, 2 BW) -> (BC, BW, 2) -> (BC, BW)
         iw = tl.program_id(2) * (2 * BW) + tl.arange(0, 2 * BW)[None, :]
-        cmask = (c < Cin) & (iw < W)
+        if EVEN:
+            cmask = tl.broadcast_to(c < Cin, [BC, 2 * BW])
+        else:
+            cmask = (c < Cin) & (iw < W)
         acc = tl.zeros([BC, 2 * BW], dtype=tl.float32)
         for dh in tl.static_range(2):
             hh = 2 * oh + dh
@@ -185,18 +255,21 @@ def fwd_proj(x_ptr, r_ptr, y_ptr, alpha_ptr, beta_ptr, Cin, OH, OW, H, W, pad,
 
 @triton.jit
 def fwd_pad(r_ptr, y_ptr, Cpad, OH, OW, Cin, pad, srn, src, srh, srw, syn, syc, syh, syw,
-            IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr):
+            IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr, EVEN: tl.constexpr, SY: tl.constexpr):
     """y = F on the zero-padded channels: the first ``pad`` and the last Cpad - pad (no Eq. 8 there)."""
-    n, oh, cc, ow, mask = _tile(IDX64, BC, BW, OH, Cpad, OW)
+    srh = _row_stride(srh, SY)
+    syh = _row_stride(syh, SY)
+    n, oh, cc, ow, mask = _tile(IDX64, BC, BW, OH, Cpad, OW, EVEN)
     co = tl.where(cc < pad, cc, cc + Cin)
     r = tl.load(r_ptr + n * srn + co * src + oh * srh + ow * srw, mask=mask)
     tl.store(y_ptr + n * syn + co * syc + oh * syh + ow * syw, r, mask=mask)
 
 
 @triton.jit
-def bwd_proj(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, Cin, OH, OW, H, W, pad,
+def bwd_proj(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, count_ptr, da_ptr, db_ptr, Cin, OH, OW, H, W, pad,
              sxn, sxc, sxh, sxw, sgn, sgc, sgh, sgw,
-             STRIDE2: tl.constexpr, IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr):
+             STRIDE2: tl.constexpr, IDX64: tl.constexpr, BC: tl.constexpr, BW: tl.constexpr, EVEN: tl.constexpr,
+             SX: tl.constexpr, SY: tl.constexpr, RBLOCK: tl.constexpr):
     """dx = dy[window] / cells x H' over the x cells facing one dy row (dx has x's strides); partial sums as
     `bwd_flat`, one slot per program.
 
@@ -205,7 +278,9 @@ def bwd_proj(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, Cin, OH, OW, H
     tile is [BC, 2 BW] (the same x cells per row as stride 2), so the per-program work is spread as thinly.
     """
     alpha, s2, inv_s2, c_z, k, inv_alpha, c_db = _params(alpha_ptr, beta_ptr)
-    n, oh, c, ow, mask = _tile(IDX64, BC, BW * (2 - STRIDE2), OH, Cin, OW)
+    sxh = _row_stride(sxh, SX)
+    sgh = _row_stride(sgh, SY)
+    n, oh, c, ow, mask = _tile(IDX64, BC, BW * (2 - STRIDE2), OH, Cin, OW, EVEN)
     g = tl.load(g_ptr + n * sgn + (c + pad) * sgc + oh * sgh + ow * sgw, mask=mask, other=0.0).to(tl.float32)
     xbase = n * sxn + c * sxc
     acc_a = tl.zeros([BC, 2 * BW], dtype=tl.float32)
@@ -214,7 +289,10 @@ def bwd_proj(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, Cin, OH, OW, H
         g = g * (tl.where(H - 2 * oh >= 2, 0.5, 1.0) * tl.where(W - 2 * ow >= 2, 0.5, 1.0))
         g = tl.interleave(g, g)
         iw = tl.program_id(2) * (2 * BW) + tl.arange(0, 2 * BW)[None, :]
-        cmask = (c < Cin) & (iw < W)
+        if EVEN:
+            cmask = tl.broadcast_to(c < Cin, [BC, 2 * BW])
+        else:
+            cmask = (c < Cin) & (iw < W)
         for dh in tl.static_range(2):
             hh = 2 * oh + dh
             if hh < H:  # the second row of a window cut by the edge (odd H) has no x
@@ -235,24 +313,8 @@ def bwd_proj(x_ptr, g_ptr, dx_ptr, alpha_ptr, beta_ptr, part_ptr, Cin, OH, OW, H
         acc_b += g * db
     pid = (tl.program_id(0) * tl.num_programs(1) + tl.program_id(1)) * tl.num_programs(2) + tl.program_id(2)
     nprog = tl.num_programs(0) * tl.num_programs(1) * tl.num_programs(2)
-    tl.store(part_ptr + pid, tl.sum(acc_a, axis=None))
-    tl.store(part_ptr + nprog + pid, tl.sum(acc_b, axis=None))
-
-
-@triton.jit
-def sum_partials(part_ptr, da_ptr, db_ptr, nprog, RBLOCK: tl.constexpr):
-    """da = sum part[:nprog], db = sum part[nprog:2 nprog], float64, always in the same order (one program)."""
-    acc_a = tl.zeros([RBLOCK], dtype=tl.float64)
-    acc_b = tl.zeros([RBLOCK], dtype=tl.float64)
-    start = 0
-    while start < nprog:  # not range(0, nprog, ...): Triton 3.6's interpreter cannot take a runtime bound there
-        i = start + tl.arange(0, RBLOCK)
-        m = i < nprog
-        acc_a += tl.load(part_ptr + i, mask=m, other=0.0).to(tl.float64)
-        acc_b += tl.load(part_ptr + nprog + i, mask=m, other=0.0).to(tl.float64)
-        start += RBLOCK
-    tl.store(da_ptr, tl.sum(acc_a, axis=0).to(tl.float32))
-    tl.store(db_ptr, tl.sum(acc_b, axis=0).to(tl.float32))
+    _finish_scalar_grads(part_ptr, count_ptr, da_ptr, db_ptr, tl.sum(acc_a, axis=None), tl.sum(acc_b, axis=None),
+                         pid, nprog, RBLOCK)
 
 
 # ---- launch configs: one per kernel, what runs and what bench.kernel_aot compiles --------------------
@@ -263,15 +325,17 @@ class KernelSpec:
     """How one kernel is launched, and what `bench.kernel_aot` needs to compile and judge it natively.
 
     ``signature`` maps each argument to a Triton type; ``*T`` is the storage dtype (fp32/bf16/fp16).
-    ``variants`` are the constexpr combinations the op can launch, each compiled ahead of time; ``layouts``
+    ``config`` holds the default constexprs and ``variants`` the combinations `bench.kernel_aot` gates at 2^24
+    elements in full tiles; a launch may override the config (the proj/pad tile, chosen per shape by
+    `bypass_add_op.tile_config`), and kernel_aot gates those launches at the networks' unit shapes. ``layouts``
     names, per memory layout, the stride arguments that are 1 there (Triton's JIT specialises an integer
     argument equal to 1, so each layout is its own compiled kernel). The cost model counts ``elements`` per
-    program (output cells for `fwd_proj`, x cells for `bwd_proj`) and `bytes_per_element`: the DRAM bytes
-    each one must move.
+    program (output cells for `fwd_proj`, x cells for `bwd_proj`; `elements_at` for a whole launch) and
+    `bytes_per_element`: the DRAM bytes each one must move.
     """
 
     name: str
-    kind: str  # flat | stride2 | reduce; a STRIDE2=False variant of a stride2 kernel is kind "proj"
+    kind: str  # flat | stride2 | proj; a STRIDE2=False variant of a stride2 kernel is kind "proj"
     fn: object
     signature: dict
     config: dict  # the fixed block constexprs
@@ -281,6 +345,15 @@ class KernelSpec:
     moved: tuple = (3, 3)  # storage-dtype elements moved per counted element: (STRIDE2 or flat, stride 1)
     layouts: dict = field(default_factory=lambda: {"dense": ()})
     maxnreg: int | None = None  # register cap (ptxas), so that >= 16 warps stay resident per SM
+    counts: str = "numel"  # what `elements` counts: numel | out (output cells facing x) | x (x cells) | pad
+
+    def elements_at(self, x_shape: tuple, out_shape: tuple) -> int:
+        """The counted elements of one launch at a unit with these x and output shapes: the useful work, the
+        lanes that move bytes (bench.kernel_aot prices the launch's masked lanes as issue time only)."""
+        n, cin, h, w = x_shape
+        cout, oh, ow = out_shape[1:]
+        return {"numel": n * cin * h * w, "x": n * cin * h * w, "out": n * cin * oh * ow,
+                "pad": n * (cout - cin) * oh * ow}[self.counts]
 
     def kind_of(self, variant: dict) -> str:
         return "proj" if variant.get("STRIDE2") is False else self.kind
@@ -289,8 +362,6 @@ class KernelSpec:
         return self.elements[variant.get("STRIDE2") is False]
 
     def bytes_per_element(self, itemsize: int, variant: dict) -> float:
-        if self.kind == "reduce":
-            return 8.0  # two fp32 partials per slot
         return itemsize * self.moved[variant.get("STRIDE2") is False]
 
     @property
@@ -299,7 +370,8 @@ class KernelSpec:
         return launch_options(self.num_warps, self.maxnreg)
 
     def launch(self, grid, *args, **constexprs):
-        self.fn[grid](*args, **constexprs, **self.config, **self.options)
+        """Launch on ``grid``; ``constexprs`` set the variant and may override the config (a tile shape)."""
+        self.fn[grid](*args, **{**self.config, **constexprs}, **self.options)
 
 
 def _sig(names: str) -> dict:
@@ -317,32 +389,33 @@ FWD_FLAT = KernelSpec(
     {"BLOCK": 4096}, 8, ({"IDX64": False}, {"IDX64": True}), elements=(4096, 4096))
 BWD_FLAT = KernelSpec(
     "bwd_flat", "flat", bwd_flat,
-    _sig("x_ptr:*T g_ptr:*T dx_ptr:*T alpha_ptr:*fp32 beta_ptr:*fp32 part_ptr:*fp32 n:i32 "
-         "IDX64:constexpr BLOCK:constexpr"),
-    {"BLOCK": 4096}, 8, ({"IDX64": False}, {"IDX64": True}), elements=(4096, 4096))
+    _sig("x_ptr:*T g_ptr:*T dx_ptr:*T alpha_ptr:*fp32 beta_ptr:*fp32 part_ptr:*fp32 count_ptr:*i32 da_ptr:*fp32 "
+         "db_ptr:*fp32 n:i32 IDX64:constexpr BLOCK:constexpr RBLOCK:constexpr"),
+    {"BLOCK": 4096, "RBLOCK": 1024}, 8, ({"IDX64": False}, {"IDX64": True}), elements=(4096, 4096))
 _LAYOUTS = {"nchw": ("sxw", "srw", "syw", "sgw"), "channels_last": ("sxc", "src", "syc", "sgc")}
+# the tile config a proj/pad kernel's 2^24 rows are gated at: masked columns, row strides known only as the JIT
+# knows them (the op sets EVEN, SX, SY per launch from the shape: `bypass_add_op.tile_config`)
+_GENERAL = {"EVEN": False, "SX": 1, "SY": 1}
 _PROJ_VARIANTS = tuple({"STRIDE2": s, "IDX64": i} for s in (True, False) for i in (False, True))
 FWD_PROJ = KernelSpec(
     "fwd_proj", "stride2", fwd_proj,
     _sig("x_ptr:*T r_ptr:*T y_ptr:*T alpha_ptr:*fp32 beta_ptr:*fp32 Cin:i32 OH:i32 OW:i32 H:i32 W:i32 pad:i32 "
          f"{_STRIDES_X} srn:i32 src:i32 srh:i32 srw:i32 syn:i32 syc:i32 syh:i32 syw:i32 "
-         "STRIDE2:constexpr IDX64:constexpr BC:constexpr BW:constexpr"),
-    {"BC": 32, "BW": 32}, 4, _PROJ_VARIANTS, elements=(32 * 32, 32 * 32), moved=(6, 3), layouts=_LAYOUTS,
-    maxnreg=128)
+         "STRIDE2:constexpr IDX64:constexpr BC:constexpr BW:constexpr EVEN:constexpr SX:constexpr SY:constexpr"),
+    {"BC": 32, "BW": 32, **_GENERAL}, 4, _PROJ_VARIANTS, elements=(32 * 32, 32 * 32), moved=(6, 3), layouts=_LAYOUTS,
+    maxnreg=128, counts="out")
 FWD_PAD = KernelSpec(
     "fwd_pad", "proj", fwd_pad,
     _sig("r_ptr:*T y_ptr:*T Cpad:i32 OH:i32 OW:i32 Cin:i32 pad:i32 srn:i32 src:i32 srh:i32 srw:i32 "
-         "syn:i32 syc:i32 syh:i32 syw:i32 IDX64:constexpr BC:constexpr BW:constexpr"),
-    {"BC": 16, "BW": 32}, 4, ({"IDX64": False}, {"IDX64": True}), elements=(16 * 32, 16 * 32), moved=(2, 2),
-    layouts=_LAYOUTS)
+         "syn:i32 syc:i32 syh:i32 syw:i32 IDX64:constexpr BC:constexpr BW:constexpr EVEN:constexpr SY:constexpr"),
+    {"BC": 16, "BW": 32, "EVEN": False, "SY": 1}, 4, ({"IDX64": False}, {"IDX64": True}),
+    elements=(16 * 32, 16 * 32), moved=(2, 2), layouts=_LAYOUTS, counts="pad")
 BWD_PROJ = KernelSpec(
     "bwd_proj", "stride2", bwd_proj,
-    _sig("x_ptr:*T g_ptr:*T dx_ptr:*T alpha_ptr:*fp32 beta_ptr:*fp32 part_ptr:*fp32 Cin:i32 OH:i32 OW:i32 "
+    _sig("x_ptr:*T g_ptr:*T dx_ptr:*T alpha_ptr:*fp32 beta_ptr:*fp32 part_ptr:*fp32 count_ptr:*i32 da_ptr:*fp32 "
+         "db_ptr:*fp32 Cin:i32 OH:i32 OW:i32 "
          f"H:i32 W:i32 pad:i32 {_STRIDES_X} sgn:i32 sgc:i32 sgh:i32 sgw:i32 STRIDE2:constexpr IDX64:constexpr "
-         "BC:constexpr BW:constexpr"),
-    {"BC": 32, "BW": 32}, 4, _PROJ_VARIANTS, elements=(4 * 32 * 32, 32 * 64), moved=(2.25, 3), layouts=_LAYOUTS)
-SUM_PARTIALS = KernelSpec(
-    "sum_partials", "reduce", sum_partials,
-    _sig("part_ptr:*fp32 da_ptr:*fp32 db_ptr:*fp32 nprog:i32 RBLOCK:constexpr"),
-    {"RBLOCK": 4096}, 8, elements=(4096, 4096))
-SPECS = (FWD_FLAT, BWD_FLAT, FWD_PROJ, FWD_PAD, BWD_PROJ, SUM_PARTIALS)
+         "BC:constexpr BW:constexpr EVEN:constexpr SX:constexpr SY:constexpr RBLOCK:constexpr"),
+    {"BC": 32, "BW": 32, **_GENERAL, "RBLOCK": 256}, 4, _PROJ_VARIANTS, elements=(4 * 32 * 32, 32 * 64),
+    moved=(2.25, 3), layouts=_LAYOUTS, counts="x")
+SPECS = (FWD_FLAT, BWD_FLAT, FWD_PROJ, FWD_PAD, BWD_PROJ)

@@ -12,7 +12,9 @@ the op raises a ValueError rather than silently falling back to eager.
 from __future__ import annotations
 
 import functools
+import math
 import os
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
@@ -106,9 +108,143 @@ def _cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
-def _tile_grid(spec, rows: int, channels: int, cols: int, widen: int = 1) -> tuple[int, int, int]:
+TILE_WIDTHS = (4, 8, 16, 32)  # the column widths a proj/pad tile can take (BC grows as BW shrinks)
+
+
+def tile_config(spec, cols: int) -> dict:
+    """{BC, BW} of a proj/pad launch whose tile row must cover ``cols`` columns: the narrowest width of
+    `TILE_WIDTHS` that covers them (the widest past 32), with BC raised so a tile keeps the spec's element count.
+
+    A down-sampling unit deep in a network writes narrow rows (16, 8, 4 wide at BReG-NeXt's later stages); a
+    32-wide tile there would leave half to 7/8 of its lanes masked, issuing instructions that move no bytes. A
+    pure function of the shape: one config per shape, so the reduction order (and the scalar gradients' bits)
+    stays fixed.
+    """
+    bw = next((w for w in TILE_WIDTHS if w >= cols), TILE_WIDTHS[-1])
+    return {"BC": spec.config["BC"] * spec.config["BW"] // bw, "BW": bw}
+
+
+def row_align(*strides: int) -> int:
+    """The largest power of 2 up to 16 dividing every one of these row strides: the kernels' SX/SY, which let
+    the compiler see that a narrow row starts aligned (`_kernels._row_stride`)."""
+    align = 16
+    for s in strides:
+        while s % align:
+            align //= 2
+    return align
+
+
+def _tile_grid(tile: dict, rows: int, channels: int, cols: int, widen: int = 1) -> tuple[int, int, int]:
     """(N x rows, channel tiles, column tiles) for tiles of BC channels and ``widen`` x BW columns."""
-    return rows, _cdiv(channels, spec.config["BC"]), _cdiv(cols, widen * spec.config["BW"])
+    return rows, _cdiv(channels, tile["BC"]), _cdiv(cols, widen * tile["BW"])
+
+
+@dataclass(frozen=True)
+class Launch:
+    """One kernel launch: its `KernelSpec`, grid, positional arguments and the constexprs it sets beyond the
+    spec's config. The op runs these; `bench.kernel_aot` builds the same list on meta tensors at each network
+    shape and compiles exactly these kernels, specialised as the JIT specialises these arguments."""
+
+    spec: object
+    grid: tuple
+    args: tuple
+    constexprs: dict
+
+    def run(self) -> None:
+        self.spec.launch(self.grid, *self.args, **self.constexprs)
+
+
+def forward_launches(x: Tensor, residual: Tensor, y: Tensor, a: Tensor, b: Tensor, stride: int) -> list[Launch]:
+    """The launches that compute y (4-D x and F already made contiguous where needed; y allocated)."""
+    k = _kernels()
+    idx64 = needs_int64(x, residual, y)
+    if stride == 1 and _flat(x, residual, y):
+        n = y.numel()
+        return [Launch(k.FWD_FLAT, (_cdiv(n, k.FWD_FLAT.config["BLOCK"]),), (x, residual, y, a, b, n),
+                       {"IDX64": idx64})]
+    nb, cout, oh, ow = y.shape
+    cin, h, w = x.shape[1:]
+    pad = (cout - cin) // 2
+    x_rows_even = stride == 1 or w == 2 * ow  # stride 2: no window cut by the right edge
+    sy = row_align(residual.stride(2), y.stride(2))
+    tile = tile_config(k.FWD_PROJ, ow)
+    tile.update(EVEN=ow % tile["BW"] == 0 and x_rows_even, SX=row_align(x.stride(2)), SY=sy)
+    out = [Launch(k.FWD_PROJ, _tile_grid(tile, nb * oh, cin, ow),
+                  (x, residual, y, a, b, cin, oh, ow, h, w, pad, *x.stride(), *residual.stride(), *y.stride()),
+                  {"STRIDE2": stride == 2, "IDX64": idx64, **tile})]
+    if cout > cin:
+        tile = tile_config(k.FWD_PAD, ow)
+        tile.update(EVEN=ow % tile["BW"] == 0, SY=sy)
+        out.append(Launch(k.FWD_PAD, _tile_grid(tile, nb * oh, cout - cin, ow),
+                          (residual, y, cout - cin, oh, ow, cin, pad, *residual.stride(), *y.stride()),
+                          {"IDX64": idx64, **tile}))
+    return out
+
+
+def backward_launches(grad: Tensor, x: Tensor, dx: Tensor, a: Tensor, b: Tensor, da: Tensor, db: Tensor,
+                      stride: int) -> list[Launch]:
+    """The one launch that computes dx, dL/dalpha and dL/dbeta (its partials buffer allocated here)."""
+    k = _kernels()
+    idx64 = needs_int64(x, grad, dx)
+    counter = ticket_counter(x.device)
+    if stride == 1 and _flat(x, grad, dx):
+        n = x.numel()
+        grid = (_cdiv(n, k.BWD_FLAT.config["BLOCK"]),)
+        part = torch.empty(partials_size(grid[0]), device=x.device, dtype=torch.float32)
+        return [Launch(k.BWD_FLAT, grid, (x, grad, dx, a, b, part, counter, da, db, n), {"IDX64": idx64})]
+    if dx.stride() != x.stride():  # a non-dense x: compute on a dense copy, dx in its layout
+        x = x.contiguous(memory_format=_memory_format(dx))
+    nb, cin, h, w = x.shape
+    oh, ow = grad.shape[2:]
+    widen = 1 if stride == 2 else 2  # stride 1: a tile row spans 2 BW columns (as bwd_proj tiles)
+    tile = tile_config(k.BWD_PROJ, _cdiv(ow, widen))
+    tile.update(EVEN=ow % (widen * tile["BW"]) == 0 and (stride == 1 or w == 2 * ow), SX=row_align(x.stride(2)),
+                SY=row_align(grad.stride(2)))
+    grid = _tile_grid(tile, nb * oh, cin, ow, widen)
+    part = torch.empty(partials_size(math.prod(grid)), device=x.device, dtype=torch.float32)
+    return [Launch(k.BWD_PROJ, grid, (x, grad, dx, a, b, part, counter, da, db, cin, oh, ow, h, w,
+                                      (grad.shape[1] - cin) // 2, *x.stride(), *grad.stride()),
+                   {"STRIDE2": stride == 2, "IDX64": idx64, **tile})]
+
+
+def partials_size(programs: int) -> int:
+    """fp32 slots of a backward's partials: two halves of ``programs`` rounded up to 4, each 16-byte aligned
+    (`_kernels._finish_scalar_grads` reads them as 128-bit quads; the slots past ``programs`` stay unwritten)."""
+    return 2 * _cdiv(programs, 4) * 4
+
+
+_COUNTERS: dict[tuple, Tensor] = {}
+
+
+def ticket_counter(device: torch.device | str) -> Tensor:
+    """The backward kernels' int32 ticket counter for the current stream of ``device``: zero between launches.
+
+    Zeroed once, when first asked for on a stream (that fill is enqueued on the stream, before any launch that
+    uses it); after that no launch is spent on it: the program that draws a launch's last ticket sets it back
+    to 0, and on one stream the next launch starts only after that store. Two streams running backwards at
+    once would draw from one counter and corrupt each other's tickets, so each (device, stream) has its own.
+    CUDA-graph capture: a graph replays the kernels with the counter's address baked in, so the counter must
+    exist before capture (a fill recorded into the graph, from its private pool, is not what a later eager call
+    should reuse): call this under the capturing stream before ``torch.cuda.graph`` (a warm-up backward on that
+    stream does it too); asked for a new one during capture, it raises. A graph keeps the counter of the
+    stream it was captured on, so replays of graphs captured on one stream must not overlap on other streams.
+    """
+    device = torch.device(device)
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        device = torch.device("cuda", index)
+        key = (device, torch.cuda.current_stream(device).cuda_stream)
+    else:
+        key = (device, None)
+    counter = _COUNTERS.get(key)
+    if counter is None:
+        if device.type == "cuda" and torch.cuda.is_current_stream_capturing():
+            raise RuntimeError(
+                "breg::bypass_add_backward: no ticket counter for this stream and a CUDA graph is being captured; "
+                "call breg_models.ops.bypass_add_op.ticket_counter(device) on the capturing stream before capture"
+            )
+        counter = _COUNTERS[key] = torch.zeros(1, device=device, dtype=torch.int32)
+    return counter
 
 
 @torch.library.custom_op("breg::bypass_add", mutates_args=())
@@ -121,23 +257,9 @@ def bypass_add(x: Tensor, residual: Tensor, alpha: Tensor, beta: Tensor, stride:
     y = torch.empty_like(residual, memory_format=_memory_format(residual))
     if y.numel() == 0:
         return y
-    k = _kernels()
     a, b = _scalar(alpha, x.device), _scalar(beta, x.device)
-    idx64 = needs_int64(x, residual, y)
-    if stride == 1 and _flat(x, residual, y):
-        n = y.numel()
-        k.FWD_FLAT.launch((_cdiv(n, k.FWD_FLAT.config["BLOCK"]),), x, residual, y, a, b, n, IDX64=idx64)
-        return y
-    nb, cout, oh, ow = y.shape
-    cin, h, w = x.shape[1:]
-    pad = (cout - cin) // 2
-    grid = _tile_grid(k.FWD_PROJ, nb * oh, cin, ow)
-    k.FWD_PROJ.launch(grid, x, residual, y, a, b, cin, oh, ow, h, w, pad, *x.stride(), *residual.stride(),
-                      *y.stride(), STRIDE2=stride == 2, IDX64=idx64)
-    if cout > cin:
-        grid = _tile_grid(k.FWD_PAD, nb * oh, cout - cin, ow)
-        k.FWD_PAD.launch(grid, residual, y, cout - cin, oh, ow, cin, pad, *residual.stride(), *y.stride(),
-                         IDX64=idx64)
+    for launch in forward_launches(x, residual, y, a, b, stride):
+        launch.run()
     return y
 
 
@@ -150,8 +272,8 @@ def _(x, residual, alpha, beta, stride):
 @torch.library.custom_op("breg::bypass_add_backward", mutates_args=())
 def bypass_add_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Tensor, stride: int
                         ) -> tuple[Tensor, Tensor, Tensor]:
-    """(dL/dx, dL/dalpha, dL/dbeta) from dL/dy in two launches: the elementwise kernel, which leaves one
-    partial sum of each scalar per program, and `sum_partials`, which adds them in a fixed order."""
+    """(dL/dx, dL/dalpha, dL/dbeta) from dL/dy in one launch: the elementwise kernel leaves one partial sum of
+    each scalar per program, and its last program adds them in a fixed order."""
     check_can_run(x)
     if x.dim() != 4:
         x, grad = x.contiguous(), grad.contiguous()
@@ -160,24 +282,9 @@ def bypass_add_backward(grad: Tensor, x: Tensor, alpha: Tensor, beta: Tensor, st
     db = torch.empty((), device=x.device, dtype=torch.float32)
     if x.numel() == 0:
         return dx, da.zero_(), db.zero_()
-    k = _kernels()
     a, b = _scalar(alpha, x.device), _scalar(beta, x.device)
-    idx64 = needs_int64(x, grad, dx)
-    if stride == 1 and _flat(x, grad, dx):
-        n = x.numel()
-        grid = (_cdiv(n, k.BWD_FLAT.config["BLOCK"]),)
-        part = torch.empty(2 * grid[0], device=x.device, dtype=torch.float32)
-        k.BWD_FLAT.launch(grid, x, grad, dx, a, b, part, n, IDX64=idx64)
-    else:
-        if dx.stride() != x.stride():  # a non-dense x: compute on a dense copy, dx in its layout
-            x = x.contiguous(memory_format=_memory_format(dx))
-        nb, cin, h, w = x.shape
-        oh, ow = grad.shape[2:]
-        grid = _tile_grid(k.BWD_PROJ, nb * oh, cin, ow, widen=1 if stride == 2 else 2)  # as bwd_proj tiles
-        part = torch.empty(2 * grid[0] * grid[1] * grid[2], device=x.device, dtype=torch.float32)
-        k.BWD_PROJ.launch(grid, x, grad, dx, a, b, part, cin, oh, ow, h, w, (grad.shape[1] - cin) // 2,
-                          *x.stride(), *grad.stride(), STRIDE2=stride == 2, IDX64=idx64)
-    k.SUM_PARTIALS.launch((1,), part, da, db, part.numel() // 2)
+    for launch in backward_launches(grad, x, dx, a, b, da, db, stride):
+        launch.run()
     return dx, da, db
 
 

@@ -168,3 +168,87 @@ def test_gpu_epoch_with_triton(tmp_path):
     assert rows[-1]["config"]["amp"] == "bf16" and rows[-1]["config"]["channels_last"] is True
     frame = epoch_time_frame(rows)
     assert frame["speedup_vs_eager"].iloc[-2] > 0 and frame["meets_target"].iloc[-2] in (True, False)
+
+
+# ---- the baselines: Eq. 8 as the authors write it ------------------------------------------------------------
+
+
+def _cells(*argv):
+    args = epoch_time.build_parser().parse_args([*argv, "--results", ""])
+    epoch_time._settle(args, torch.device("cpu"))
+    return epoch_time.cells(args, torch.device("cpu"))
+
+
+def test_cells_label_what_each_implementation_computes(capsys):
+    cells = {(c["model"], c["bypass_impl"]): c for c in _cells(
+        "--models", "bregnext50,resnet32", "--bypass-impls", "eager,compile,eager_safe", "--device", "cpu",
+        "--compile-backend", "aot_eager")}
+    assert set(cells) == {("data-only", None), ("bregnext50", "eager"), ("bregnext50", "compile"),
+                          ("bregnext50", "eager_safe"), ("resnet32", "eager"), ("resnet32", "compile")}
+    assert cells["bregnext50", "eager"]["bypass_form"] == "authors' Eq. 8, eager"
+    assert cells["bregnext50", "compile"]["bypass_form"] == "authors' Eq. 8, torch.compile"
+    assert cells["bregnext50", "eager_safe"]["bypass_form"] == "safe Eq. 8, the model's eager path"
+    assert cells["resnet32", "eager"]["bypass_form"] == "identity, eager"
+    # a non-default compile backend is part of what was measured; other cells and the data row do not carry it
+    assert cells["bregnext50", "compile"]["compile_backend"] == "aot_eager"
+    assert "compile_backend" not in cells["bregnext50", "eager"] and "bypass_form" not in cells["data-only", None]
+    assert "eager_safe is eager for a bypass other than Eq. 8" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("impl, shortcut_impl", [("eager", "authors"), ("compile", "authors_compile"),
+                                                  ("eager_safe", "eager"), ("auto", "auto")])
+def test_each_implementation_sets_its_shortcuts(impl, shortcut_impl, monkeypatch):
+    """The cell's implementation reaches every unit of the network it times (run_cell -> time_training)."""
+    import breg_models
+    from breg_models.bypass import Shortcut
+
+    built, real = [], breg_models.create_model
+    monkeypatch.setattr(breg_models, "create_model", lambda *a, **k: built.append(real(*a, **k)) or built[-1])
+    monkeypatch.setattr(epoch_time, "time_steps", lambda *a, **k: ([1.0], None))
+    config = {**_cells("--models", "bregnext26", "--bypass-impls", impl, "--device", "cpu", "--no-data-row",
+                       "--compile-backend", "aot_eager")[0], "steps": 1, "warmup_steps": 0, "epoch_size": 4}
+    epoch_time.run_cell(config)
+    units = [m for m in built[0].modules() if isinstance(m, Shortcut)]
+    assert units and {u.impl for u in units} == {shortcut_impl}
+    if impl == "compile":
+        assert {u.compile_backend for u in units} == {"aot_eager"}
+
+
+def test_the_authors_form_is_what_eager_runs():
+    """At alpha = 0 Eq. 8 as printed divides 0 by 0: the 'eager' baseline gives NaN there, the model's safe form
+    H = x / (beta^2 + 1) -- so the two lines time different code, as their labels say."""
+    from breg_models.bypass import Bypass, Shortcut
+
+    x, r = torch.randn(1, 2, 4, 4), torch.zeros(1, 4, 2, 2)
+    unit = Shortcut(Bypass("adaptive", alpha=0.0, beta=1.0), 2, 4, 2)
+    unit.impl = "authors"
+    assert torch.isnan(unit(x, r)[:, 1:3]).all()
+    unit.impl = "eager"
+    torch.testing.assert_close(unit(x, r)[:, 1:3], torch.nn.functional.avg_pool2d(x / 2, 2))
+    with torch.no_grad():
+        unit.bypass.alpha.fill_(0.7)
+    unit.impl, unit.compile_backend = "authors_compile", "eager"
+    compiled = unit(x, r)
+    unit.impl = "authors"
+    torch.testing.assert_close(compiled, unit(x, r))
+    s = 2**0.5
+    printed = torch.atan(0.7 * x / s) / (0.7 * s)  # Eq. 8 as printed, alpha 0.7, beta 1
+    torch.testing.assert_close(unit(x, r)[:, 1:3], torch.nn.functional.avg_pool2d(printed, 2))
+
+
+def test_speedups_compare_across_labels_and_the_table_shows_them(tmp_path):
+    from harness.results_store import make_row
+
+    common = {"model": "bregnext50", "device": "cuda", "epoch_size": 287_651, "batch_size": 128, "image_size": 64,
+              "amp": "bf16", "channels_last": True, "steps": 100, "warmup_steps": 200, "seed": 0}
+    forms = {"eager": ("authors' Eq. 8, eager", 40.0), "compile": ("authors' Eq. 8, torch.compile", 20.0),
+             "eager_safe": ("safe Eq. 8, the model's eager path", 50.0), "triton": ("fused Triton op", 10.0)}
+    rows = [make_row("epoch_time", {**common, "bypass_impl": impl, "bypass_form": form},
+                     {"epoch_s": s, "images_per_s": 287_651 / s, "peak_gpu_mem_gib": 1.0, "extrapolated": True,
+                      "timed_steps": 100}) for impl, (form, s) in forms.items()]
+    frame = epoch_time_frame(rows).set_index("bypass_impl")
+    assert frame.loc["triton", "speedup_vs_eager"] == 4.0 and frame.loc["triton", "speedup_vs_compile"] == 2.0
+    assert frame.loc["triton", "speedup_vs_eager_safe"] == 5.0 and frame.loc["eager_safe", "speedup_vs_eager"] == 0.8
+    assert frame.loc["compile", "bypass_form"] == "authors' Eq. 8, torch.compile"
+    text = epoch_time.render_epoch_time(rows, "markdown")
+    assert "authors' Eq. 8" in text and "as the authors' code writes it" in text

@@ -136,3 +136,57 @@ def test_training_killed_at_random_points_resumes_to_the_uninterrupted_rows(tmp_
     killed, whole = (ResultsStore(tmp_path / f"{name}.jsonl").rows("train") for name in ("killed", "whole"))
     assert [r["config"]["epoch"] for r in killed] == [1, 2, 3, 4, 5]
     assert [r["metrics"] for r in killed] == [r["metrics"] for r in whole]
+
+
+def test_a_disk_that_fills_or_turns_read_only_at_random_moments_then_is_freed(tmp_path, monkeypatch, capsys):
+    """Every write of a training run (checkpoint files, store rows) is a moment the disk can fill (ENOSPC) or the
+    folder turn read-only (EACCES); once it does, every later write of that launch fails too, as on a real disk.
+    Each failed launch ends in one line and leaves no temporary file; once the disk is freed, the rerun finishes
+    with every epoch's row and the evaluate row exactly once, equal to an uninterrupted run's."""
+    import errno
+
+    import bench.checkpoint as checkpoint
+
+    args = ["--model", "bregnext14", "--image-size", "16", "--synth-train", "32", "--synth-val", "16",
+            "--batch-size", "16", "--epochs", "3", "--format", "json"]
+
+    def launch(name):
+        return run_main(train.main, [*args, "--results", str(tmp_path / name / "train.jsonl"), "--checkpoint-dir",
+                                     str(tmp_path / name / "ckpt")])
+
+    assert launch("whole") == 0
+    real_save, real_append = checkpoint.torch.save, ResultsStore.append
+    rng = random.Random(7)
+    state = {"writes": 0, "fail_at": 0, "error": None}
+
+    def failing(real):
+        def write(*a, **k):
+            state["writes"] += 1
+            if state["writes"] >= state["fail_at"]:
+                code = state["error"]
+                raise OSError(code, os.strerror(code))
+            return real(*a, **k)
+        return write
+
+    monkeypatch.setattr(checkpoint.torch, "save", failing(real_save))
+    monkeypatch.setattr(ResultsStore, "append", failing(real_append))
+    failures = 0
+    for _ in range(12):  # each launch gets a little further (a write or more) before the disk fails it
+        state.update(writes=0, fail_at=rng.randint(1, 4), error=rng.choice([errno.ENOSPC, errno.EACCES]))
+        capsys.readouterr()
+        code = launch("faulty")
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code in (0, 1), err
+        assert not list((tmp_path / "faulty").rglob("*.tmp"))
+        if code == 0:
+            break
+        failures += 1
+        assert ": error: " in err[-1] and "Traceback" not in "\n".join(err), err
+    assert failures >= 3
+    monkeypatch.undo()  # the disk is freed
+    assert launch("faulty") == 0
+    faulty, whole = (ResultsStore(tmp_path / name / "train.jsonl").rows("train") for name in ("faulty", "whole"))
+    assert [r["config"]["epoch"] for r in faulty] == [1, 2, 3]
+    assert [r["metrics"] for r in faulty] == [r["metrics"] for r in whole]
+    evaluated = [ResultsStore(tmp_path / name / "evaluate.jsonl").rows("evaluate") for name in ("faulty", "whole")]
+    assert len(evaluated[0]) == 1 and evaluated[0][0]["metrics"] == evaluated[1][0]["metrics"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench import kernel_aot as aot
+from bench import kernel_sass as sass
 
 REPO = Path(__file__).resolve().parents[2]
 JSON_KEYS = {"kernel", "kind", "arch", "dtype", "block", "spill_bytes", "warps_per_sm", "issue_mem_ratio"}
@@ -62,23 +63,23 @@ $L__BB0_1:
 
 
 def test_sass_main_path_and_access_widths():
-    instrs = aot.sass_instructions(SASS)
+    instrs = sass.sass_instructions(SASS)
     assert instrs[0] == "LDC R1, c[0x0][0x28]" and "BRA 0xa0" not in instrs  # the self-branch is padding
-    main, slow = aot.split_main_path(instrs)
+    main, slow = sass.split_main_path(instrs)
     assert len(main) == 7 and main[-1] == "EXIT"  # NOP dropped; a predicated EXIT does not end it
     assert slow == ["MUFU.RCP R0, R3", "RET.REL.NODEC R2 0x0"]
-    widths = [aot.sass_access_bits(i) for i in main]
+    widths = [sass.sass_access_bits(i) for i in main]
     assert [w for w in widths if w] == [("LDG", 32), ("LDG", 128), ("LDG", 16), ("STG", 64)]
-    assert aot.sass_access_summary(main) == "LDG.128x1 LDG.32x1 LDG.16x1 STG.64x1"
+    assert sass.sass_access_summary(main) == "LDG.128x1 LDG.32x1 LDG.16x1 STG.64x1"
 
 
 def test_resource_usage():
     text = "Resource usage:\n Function bwd_proj:\n  REG:64 STACK:8 SHARED:1024 LOCAL:16 CONSTANT[0]:640 TEXTURE:0"
-    assert aot.parse_resource_usage(text) == {"registers": 64, "stack": 8, "shared": 1024, "local": 16}
+    assert sass.parse_resource_usage(text) == {"registers": 64, "stack": 8, "shared": 1024, "local": 16}
 
 
 def test_ptx_per_element_accesses_are_the_ones_that_depend_on_the_lane():
-    got = aot.ptx_global_accesses(PTX)
+    got = sass.ptx_global_accesses(PTX)
     assert got == [{"op": "ld", "bits": 32, "per_element": False},   # a scalar: the same address in every lane
                    {"op": "ld", "bits": 128, "per_element": True},   # v4.b32 off %tid
                    {"op": "st", "bits": 16, "per_element": True},
@@ -266,6 +267,7 @@ def test_real_kernel_compiles_for_sm_90(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--archs", "75"], "75"), (["--dtypes", "fp64"], "fp64"), (["--kernels", "nope"], "nope"),
     (["--specs", "no_such_module:SPECS"], "no_such_module"), (["--specs", "nothing"], "MODULE:ATTR"),
+    (["--shapes", "d64x32s2,d99x9s2"], "d99x9s2"),
 ])
 def test_bad_input_is_one_line(argv, message):
     out = run_cli(*argv, "--results", "")

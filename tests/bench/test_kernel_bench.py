@@ -13,12 +13,13 @@ from bench import kernel
 from bench.cli import run_main
 from harness.results_store import ResultsStore
 
-SMALL = ["--sizes", "u128", "--batch", "1", "--passes", "fwd", "--repeats", "1"]
+SMALL = ["--sizes", "u128x16", "--batch", "1", "--passes", "fwd", "--repeats", "1", "--device", "cpu"]
+CPU = ["--device", "cpu"]  # these tests check the CPU path, on any machine
 
 
 def test_writes_csv_rows_with_bytes_and_speedups(tmp_path, capsys):
     out = tmp_path / "rows.csv"
-    argv = ["--sizes", "d32", "--batch", "1", "--impls", "eager", "--passes", "fwd,bwd", "--repeats", "1",
+    argv = [*CPU, "--sizes", "d32x64s2", "--batch", "1", "--impls", "eager", "--passes", "fwd,bwd", "--repeats", "1",
             "--format", "csv", "--out", str(out)]
     assert kernel.main(argv) == 0
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
@@ -31,7 +32,7 @@ def test_writes_csv_rows_with_bytes_and_speedups(tmp_path, capsys):
 
 
 def test_json_to_stdout(capsys):
-    assert kernel.main(["--sizes", "u128", "--batch", "1", "--impls", "eager", "--passes", "fwd",
+    assert kernel.main([*CPU, "--sizes", "u128x16", "--batch", "1", "--impls", "eager", "--passes", "fwd",
                         "--repeats", "1", "--format", "json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0]["x_shape"] == "1x128x16x16" and rows[0]["impl"] == "eager"
@@ -55,7 +56,7 @@ def test_bad_numel_exit_2(argv, capsys):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
 def test_triton_on_cpu_without_interpreter_is_one_line_error(monkeypatch, capsys):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
-    assert run_main(kernel.main, ["--impls", "triton", "--sizes", "u32"]) == 1
+    assert run_main(kernel.main, ["--impls", "triton", "--sizes", "u32x64"]) == 1
     err = capsys.readouterr().err.strip()
     assert "error: --impls triton needs a CUDA device" in err and "\n" not in err
 
@@ -71,9 +72,9 @@ def test_moved_bytes_counts_one_pass_over_memory():
 
 
 def test_unit_shapes_at_a_given_element_count():
-    assert kernel.shapes("u64", 128, 2**24) == ((256, 64, 32, 32), (256, 64, 32, 32), 1)
-    assert kernel.shapes("d64", 128, 2**24) == ((256, 64, 32, 32), (256, 128, 16, 16), 2)
-    assert kernel.shapes("u32", 7) == ((7, 32, 64, 64), (7, 32, 64, 64), 1)
+    assert kernel.shapes("u64x32", 128, 2**24) == ((256, 64, 32, 32), (256, 64, 32, 32), 1)
+    assert kernel.shapes("d64x32s2", 128, 2**24) == ((256, 64, 32, 32), (256, 128, 16, 16), 2)
+    assert kernel.shapes("u32x64", 7) == ((7, 32, 64, 64), (7, 32, 64, 64), 1)
     assert kernel.shapes("flat24", 7, 2**20)[0] == (4096, 1, 64, 64)  # flat sizes are fixed
     assert kernel.count("2^24") == kernel.count("2**24") == kernel.count("16777216") == 2**24
 
@@ -104,8 +105,8 @@ def test_rows_land_in_the_results_store(tmp_path):
     from harness.results_store import ResultsStore
 
     store = tmp_path / "k.jsonl"
-    assert kernel.main(["--sizes", "u128", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats", "1",
-                        "--results", str(store), "--out", str(tmp_path / "rows.csv")]) == 0
+    assert kernel.main([*CPU, "--sizes", "u128x16", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats",
+                        "1", "--results", str(store), "--out", str(tmp_path / "rows.csv")]) == 0
     (row,) = ResultsStore(store).rows("kernel")
     assert row["config"]["impl"] == "eager" and row["metrics"]["median_ms"] > 0 and row["env"]["torch"]
 
@@ -122,7 +123,7 @@ def test_eager_is_the_authors_form_and_eager_safe_the_definition(tmp_path):
 
 
 def test_markdown_table_through_reports(capsys):
-    argv = ["--sizes", "u128", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats", "1"]
+    argv = [*CPU, "--sizes", "u128x16", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats", "1"]
     assert kernel.main(argv) == 0
     md = capsys.readouterr().out
     assert "| cpu" in md and "median_ms" in md and "Target (H100" in md
@@ -187,47 +188,47 @@ def test_inductor_compile_of_the_backward(tmp_path):
 def test_failed_case_is_stored_and_the_others_go_on(tmp_path, monkeypatch, capsys):
     real = kernel._time_impl
 
-    def oom_at_d32(impl, x, *args):
-        if x.shape[1] == 32:
+    def oom_at_d32(impl, inputs, *args):
+        if inputs[0][0].shape[1] == 32:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore detail")
-        return real(impl, x, *args)
+        return real(impl, inputs, *args)
 
     monkeypatch.setattr(kernel, "_time_impl", oom_at_d32)
     store = tmp_path / "k.jsonl"
-    argv = ["--sizes", "d32,u128", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats", "1",
-            "--results", str(store)]
+    argv = [*CPU, "--sizes", "d32x64s2,u128x16", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats",
+            "1", "--results", str(store)]
     assert run_main(kernel.main, argv) == 1
     failed, ok = ResultsStore(store).rows("kernel")
-    assert failed["config"]["size"] == "d32" and ok["config"]["size"] == "u128"
+    assert failed["config"]["size"] == "d32x64s2" and ok["config"]["size"] == "u128x16"
     assert failed["metrics"]["error"] == "OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB"
     assert ok["metrics"]["error"] is None and ok["metrics"]["median_ms"] > 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert "1 of 2 rows failed (first: d32 fp32 fwd eager: OutOfMemoryError" in err[-1]
+    assert "1 of 2 rows failed (first: d32x64s2 fp32 fwd eager: OutOfMemoryError" in err[-1]
 
 
 def test_ctrl_c_keeps_finished_cases_and_a_rerun_resumes(tmp_path, monkeypatch, capsys):
     real, calls, interrupts = kernel._time_impl, [], [1]
 
-    def interrupt_second_case(impl, x, *args):
-        calls.append(tuple(x.shape))
+    def interrupt_second_case(impl, inputs, *args):
+        calls.append(tuple(inputs[0][0].shape))
         if len(calls) == 2 and interrupts:
             interrupts.pop()
             raise KeyboardInterrupt
-        return real(impl, x, *args)
+        return real(impl, inputs, *args)
 
     monkeypatch.setattr(kernel, "_time_impl", interrupt_second_case)
     store = tmp_path / "k.jsonl"
-    argv = ["--sizes", "u128,u64", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats", "1",
+    argv = [*CPU, "--sizes", "u128x16,u64x32", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats", "1",
             "--results", str(store), "--format", "csv"]
     assert run_main(kernel.main, argv) == 130
     err = capsys.readouterr().err.strip()
     assert err.startswith("interrupted") and "\n" not in err
-    assert [r["config"]["size"] for r in ResultsStore(store).rows("kernel")] == ["u128"]
+    assert [r["config"]["size"] for r in ResultsStore(store).rows("kernel")] == ["u128x16"]
     calls.clear()
     assert run_main(kernel.main, argv) == 0
     assert calls == [(1, 64, 32, 32)]  # u128 read back, only u64 timed
     assert "1 cases read back" in capsys.readouterr().err
-    assert [r["config"]["size"] for r in ResultsStore(store).rows("kernel")] == ["u128", "u64"]
+    assert [r["config"]["size"] for r in ResultsStore(store).rows("kernel")] == ["u128x16", "u64x32"]
     calls.clear()
     assert run_main(kernel.main, [*argv, "--force"]) == 0 and len(calls) == 2
 
@@ -263,3 +264,194 @@ def test_a_numbered_gpu_is_a_device_and_one_line_where_absent(capsys):
     assert run_main(kernel.main, ["--device", "cuda:1", "--results", ""]) == 1
     err = capsys.readouterr().err.strip()
     assert err.endswith("error: --device cuda:1: no CUDA device on this machine (use --device cpu)") and "\n" not in err
+
+
+# ---- sizes: the networks' unit shapes ------------------------------------------------------------------------
+
+
+def test_sizes_are_the_networks_unit_shapes_and_the_old_names_still_work(tmp_path):
+    from breg_models.unit_shapes import shapes_by_label
+
+    units = shapes_by_label()
+    assert set(kernel.UNITS) == set(units)
+    for label, unit in units.items():
+        assert kernel.shapes(label, 128) == (unit.x_shape, unit.out_shape, unit.stride)
+    assert kernel.size_names("u32,d64,flat24,d64x32s2") == ["u32x64", "d64x32s2", "flat24", "d64x32s2"]
+    store = tmp_path / "k.jsonl"
+    assert kernel.main([*CPU, "--sizes", "d64", "--batch", "1", "--impls", "eager", "--passes", "fwd", "--repeats", "1",
+                        "--results", str(store), "--out", str(tmp_path / "rows.csv")]) == 0
+    (row,) = ResultsStore(store).rows("kernel")
+    assert row["config"]["size"] == "d64x32s2" and row["config"]["out_shape"] == "1x128x16x16"
+
+
+# ---- the GPU timer's procedure, on a clock that stands in for CUDA ---------------------------------------------
+
+
+class ScriptedClock(kernel.WallClock):
+    """A GPU that takes 1 ms per call behind a host that takes 3 ms per eager call: graph replay must report the
+    1 ms, and the host column the 2 ms the GPU time does not cover."""
+
+    name, replay = "scripted", "scripted replay"
+
+    def __init__(self, capture_error=None):
+        super().__init__(capture_error)
+        self.calls, self.captures = [], 0
+
+    def _count(self, fn, per_call):
+        before = len(self.calls)
+        fn()
+        return per_call * (len(self.calls) - before)
+
+    def elapsed_ms(self, fn, n):
+        return [self._count(fn, 1.0) for _ in range(n)]
+
+    def wall_ms(self, fn):
+        return self._count(fn, 3.0)
+
+    def capture(self, fn):
+        self.captures += 1
+        return super().capture(fn)
+
+
+def test_graph_timer_reports_gpu_time_per_call_and_host_overhead_apart():
+    clock = ScriptedClock()
+    fns = [lambda i=i: clock.calls.append(i) for i in range(3)]  # three copies of the inputs
+    timing = kernel.GraphTimer(clock, target_ms=100, graph_ms=10, min_replays=4)(fns)
+    # one call estimated at 1 ms: 10 ms a replay is 10 calls, rounded up to whole rounds of 3 copies
+    assert clock.captures == 1 and timing.method.startswith("scripted replay of 12 calls, 3 input copies")
+    assert timing.ms == 1.0 and timing.call_ms == 3.0 and timing.host_overhead_ms == 2.0
+    assert timing.runs == 8 * 12  # 8 replays fill the 100 ms target
+    assert clock.calls[-12:] == [0, 1, 2] * 4  # each replay cycles through every copy, each as often
+
+
+def test_a_capture_that_fails_times_the_same_calls_eagerly_and_says_why():
+    clock = ScriptedClock(capture_error=RuntimeError("operation not permitted when stream is capturing\ndetail"))
+    timing = kernel.GraphTimer(clock, target_ms=10, graph_ms=2, min_replays=2)([lambda: clock.calls.append(0)])
+    assert timing.method.startswith("events around 2 eager calls (graph capture failed: RuntimeError: operation "
+                                    "not permitted when stream is capturing)")
+    assert timing.ms == 1.0 and timing.call_ms == 3.0
+
+
+def test_host_overhead_is_never_negative_and_absent_on_the_cpu():
+    assert kernel.Timing(2.0, 10, "x", call_ms=1.5).host_overhead_ms == 0.0
+    assert kernel.Timing(2.0, 10, "x").host_overhead_ms is None
+    timing = kernel.CpuTimer(3)([lambda: None])
+    assert timing.runs == 3 and timing.call_ms is None and timing.method == "perf_counter"
+
+
+def test_input_copies_exceed_the_cache_and_graphs_hold_whole_rounds():
+    assert kernel.input_copies(2**20) == kernel.MAX_COPIES  # 256 copies would be needed: capped
+    assert kernel.input_copies(6 * 2**20) == 43 and kernel.input_copies(2**30) == 1
+    for estimate, copies in ((0.0001, 43), (0.003, 7), (5.0, 1), (5.0, 4)):
+        k = kernel.calls_per_graph(estimate, copies)
+        assert k % copies == 0 and k >= copies
+        assert k * estimate >= min(kernel.GRAPH_MS, kernel.MAX_CALLS * estimate) - 1e-9
+    assert kernel.calls_per_graph(100.0, 1) == 1
+
+
+def test_the_backward_pass_builds_its_forward_on_the_timers_stream():
+    """Autograd runs a backward on its forward's stream, and capture happens on the timer's: bench_case must make
+    the kept forward inside the timer's context."""
+    entered = []
+
+    class Timer(kernel.CpuTimer):
+        def context(self):
+            import contextlib
+
+            @contextlib.contextmanager
+            def ctx():
+                entered.append(True)
+                yield
+                entered.pop()
+            return ctx()
+
+    def op(x, r, a, b, stride):
+        assert entered, "op called outside the timer's context"
+        return x * a + r * b
+
+    inputs = kernel._inputs((1, 2, 2, 2), (1, 2, 2, 2), torch.float32, torch.device("cpu"), copies=2)
+    for pass_ in kernel.PASSES:
+        assert kernel.bench_case(op, inputs, 1, pass_, Timer(1)).ms >= 0
+
+
+def test_timer_graph_on_the_cpu_fills_the_host_columns(tmp_path):
+    store = tmp_path / "k.jsonl"
+    assert kernel.main([*SMALL, "--impls", "eager,eager_safe", "--passes", "fwd,bwd", "--timer", "graph",
+                        "--results", str(store), "--out", str(tmp_path / "rows.csv")]) == 0
+    rows = ResultsStore(store).rows("kernel")
+    assert len(rows) == 4 and all(r["config"]["timer"] == "graph" for r in rows)
+    for r in rows:
+        m = r["metrics"]
+        assert m["timer"].startswith("stand-in replay") and m["median_ms"] > 0 and m["call_ms"] > 0
+        assert m["host_overhead_ms"] == max(m["call_ms"] - m["median_ms"], 0.0) and m["error"] is None
+    # the default CPU timer leaves the host columns empty, and its rows are not read back as graph-timed ones
+    assert kernel.main([*SMALL, "--impls", "eager", "--results", str(store), "--out", str(tmp_path / "r.csv")]) == 0
+    default = ResultsStore(store).rows("kernel")[-1]
+    assert "timer" not in default["config"] and default["metrics"]["call_ms"] is None
+
+
+class _FakeCuda:
+    """Just enough of torch.cuda to run `CudaClock` on the CPU: records what it is asked to do."""
+
+    def __init__(self):
+        self.log, self.now = [], 0.0
+        fake = self
+
+        class Stream:
+            def __init__(self, device=None):
+                self.name = "side"
+
+            def wait_stream(self, other):
+                fake.log.append(("wait", self.name, other.name))
+
+        class Event:
+            def __init__(self, enable_timing=False):
+                assert enable_timing
+                self.t = None
+
+            def record(self):
+                self.t = fake.now
+
+            def elapsed_time(self, end):
+                return end.t - self.t
+
+        class CUDAGraph:
+            def replay(self):
+                fake.log.append("replay")
+
+        import contextlib
+
+        @contextlib.contextmanager
+        def graph(cuda_graph, pool=None, stream=None, capture_error_mode="global"):
+            fake.log.append(("capture", stream.name))
+            yield
+
+        @contextlib.contextmanager
+        def stream(s):
+            fake.log.append(("stream", s.name))
+            yield
+
+        default = Stream()
+        default.name = "default"
+        self.attrs = {"Stream": Stream, "Event": Event, "CUDAGraph": CUDAGraph, "graph": graph, "stream": stream,
+                      "current_stream": lambda device=None: default,
+                      "synchronize": lambda device=None: fake.log.append("sync")}
+
+
+def test_cuda_clock_captures_on_its_side_stream_and_times_with_events(monkeypatch):
+    fake = _FakeCuda()
+    for name, value in fake.attrs.items():
+        monkeypatch.setattr(torch.cuda, name, value)
+    clock = kernel.CudaClock(torch.device("cuda"))
+
+    def gpu_work():
+        fake.now += 5.0
+
+    with clock.context():
+        replay = clock.capture(gpu_work)
+        assert fake.log[:3] == [("wait", "side", "default"), ("stream", "side"), ("capture", "side")]
+        replay()
+        assert fake.log[-1] == "replay"
+        fake.log.clear()
+        assert clock.elapsed_ms(gpu_work, 4) == [5.0] * 4 and fake.log == ["sync"]  # one sync for all four
+    assert fake.log[-1] == ("wait", "default", "side")  # the default stream waits for the case's work

@@ -188,6 +188,23 @@ def test_dry_run_prints_each_cell_as_its_bench_train_command(capsys):
     assert not Path("results").exists() and not Path("checkpoints").exists()  # nothing ran
 
 
+def test_a_gpu_number_reaches_the_commands_and_the_runs_but_not_the_configs(monkeypatch, capsys, tmp_path):
+    """--device cuda:1 plans on a machine without that GPU (a dry run runs nothing); the printed commands and each
+    run's bench.train get cuda:1, while the cell's config keeps 'cuda', as bench.train's run config does."""
+    assert main(["dacl", "--tables", "1", "--device", "cuda:1", "--dry-run"]) == 0
+    commands = [line for line in capsys.readouterr().out.splitlines() if line.startswith("python -m bench.train")]
+    assert len(commands) == 6 and all(" --device cuda:1 " in line for line in commands)
+    configs, _ = cells(parse_args(["dacl", "--tables", "1", "--device", "cuda:1"]))
+    assert {c["device"] for c in configs} == {"cuda"}
+    seen = []
+    monkeypatch.setattr(train, "main", lambda argv: seen.append(argv) or 0)
+    with pytest.raises(IndexError):  # the stub prints no row: only its argv is of interest here
+        reproduce.run_cell(configs[0], results=str(tmp_path / "t.jsonl"), checkpoint_dir=str(tmp_path),
+                           device="cuda:1")
+    argv = seen[0]
+    assert argv[len(argv) - 1 - argv[::-1].index("--device") + 1] == "cuda:1"  # the last --device wins
+
+
 def test_reports_command_names_the_stores_when_not_default(tmp_path):
     assert reproduce.reports_command(Path("results/train.jsonl").absolute()) == "python -m reports"
     store = tmp_path / "elsewhere" / "t.jsonl"

@@ -1,7 +1,8 @@
 """pytest-benchmark of the disk-backed data path: one shuffled epoch through `BatchFeed` from the decoded cache,
 against indexing the same images resident in memory, at 64 and 224 px.
 
-Skipped by default (``--benchmark-skip`` in addopts). Run with
+Skipped by default (tests/conftest.py sets ``--benchmark-skip``), and where pytest-benchmark is not installed.
+Run with
     pytest tests/benchmarks/test_loader_benchmark.py --benchmark-only
 The whole-set numbers with memory (first decode, second open, peak RSS) come from `python -m bench.loader`.
 """

@@ -303,7 +303,7 @@ def test_python_m_reports_writes_them(tmp_path):
 
     store = ResultsStore(tmp_path / "r.jsonl")
     store.append(evaluate_row("bregnet39", "affectnet:/d", "weighted_ce", {"accuracy": 0.61}))
-    assert main([str(store.path), "--out", str(tmp_path / "out"), "--format", "markdown"]) == 0
+    assert main([str(store.path), "--out-dir", str(tmp_path / "out"), "--format", "markdown"]) == 0
     written = {p.stem for p in (tmp_path / "out").iterdir()}
     assert {stem for _, stem, _ in TABLES} <= written
     md = (tmp_path / "out" / "bregnet_table_2.md").read_text()

@@ -265,7 +265,7 @@ def test_python_m_reports_writes_the_paper_tables(tmp_path, capsys):
                 evaluate_row("bregnext50", "affwild:d", {"rmse_valence": 0.3}, task="dimensional")):
         ResultsStore(store).append(row)
     out = tmp_path / "tables"
-    assert main([str(store), "--out", str(out)]) == 0
+    assert main([str(store), "--out-dir", str(out)]) == 0
     names = {p.name for p in out.iterdir()}
     for _, stem, _ in TABLES:
         assert {f"{stem}.md", f"{stem}.tex"} <= names
@@ -284,7 +284,7 @@ def test_a_reproduction_without_evaluations_writes_published_only_tables(tmp_pat
                    {"accuracy": 0.5})
     row["env"] = dict(ENV)
     ResultsStore(store).append(row)
-    assert main([str(store), "--out", str(tmp_path / "o"), "--format", "json"]) == 0
+    assert main([str(store), "--out-dir", str(tmp_path / "o"), "--format", "json"]) == 0
     table = json.loads((tmp_path / "o" / "bregnext_table_4_accuracy.json").read_text())
     assert "published values only" in table["caption"] and any(FILL in n for n in table["notes"])
     assert {r["Source"] for r in table["rows"]} == {NOT_RUN, NOT_RUNNABLE}
@@ -303,7 +303,7 @@ def test_a_malformed_evaluation_row_is_one_line(tmp_path, capsys, broken):
     store = tmp_path / "evaluate.jsonl"
     ResultsStore(store).append(evaluate_row("bregnext50", "fer2013:d", metrics))
     capsys.readouterr()
-    assert main([str(store), "--out", str(tmp_path / "o")]) == 0
+    assert main([str(store), "--out-dir", str(tmp_path / "o")]) == 0
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"reports: warning: {store}:1: table bregnext_table_") and "\n" not in err
     assert "evaluate row of bregnext50 on fer2013:d" in err and broken in err
@@ -322,6 +322,6 @@ def test_register_adds_a_table_to_a_command_and_replaces_a_stem(tmp_path, monkey
     row = make_row("train", {"model": "bregnext26", "epoch": 1}, {"accuracy": 0.5})
     row["env"] = dict(ENV)
     ResultsStore(store).append(row)
-    assert main([str(store), "--out", str(tmp_path / "o"), "--format", "markdown"]) == 0
+    assert main([str(store), "--out-dir", str(tmp_path / "o"), "--format", "markdown"]) == 0
     assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["extra.md", "training_runs.md"]
     assert (tmp_path / "o" / "extra.md").read_text() == "1 rows, replaced\n"

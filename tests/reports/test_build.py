@@ -13,7 +13,7 @@ def test_build_from_a_flops_store(tmp_path, capsys):
     assert flops_main(["--models", "bregnext26", "--input-size", "16", "--results", str(store)]) == 0
     assert len(load_rows([store])["flops"]) == 1  # the newest row of a run id wins
     capsys.readouterr()
-    assert main([str(store), "--out", str(tmp_path / "out")]) == 0
+    assert main([str(store), "--out-dir", str(tmp_path / "out")]) == 0
     md = (tmp_path / "out" / "bregnext_tables_1_2.md").read_text()
     tex = (tmp_path / "out" / "bregnext_tables_1_2.tex").read_text()
     assert "BReG-NeXt-26" in md and "measured on cpu" in md
@@ -28,7 +28,7 @@ def test_default_stores_include_device_folders(tmp_path, monkeypatch, capsys):
     store.parent.mkdir(parents=True)
     assert flops_main(["--models", "bregnext26", "--input-size", "16", "--results", str(store)]) == 0
     capsys.readouterr()
-    assert main(["--out", "out"]) == 0
+    assert main(["--out-dir", "out"]) == 0
     assert "BReG-NeXt-26" in (tmp_path / "out" / "bregnext_tables_1_2.md").read_text()
 
 

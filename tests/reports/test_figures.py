@@ -7,7 +7,7 @@ import builtins
 import pandas as pd
 import pytest
 
-from reports import figures
+from reports import figure_layout, figures
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -89,13 +89,13 @@ def test_clear_error_without_matplotlib(monkeypatch, tmp_path):
 def drawn(monkeypatch):
     """The matplotlib figures the calls draw, in order (they are still written as usual)."""
     figs = []
-    real_save = figures._save
+    real_save = figure_layout.save
 
     def keep(fig, *args, **kwargs):
         figs.append(fig)
         return real_save(fig, *args, **kwargs)
 
-    monkeypatch.setattr(figures, "_save", keep)
+    monkeypatch.setattr(figure_layout, "save", keep)
     return figs
 
 

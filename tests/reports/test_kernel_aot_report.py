@@ -56,6 +56,6 @@ def test_reports_builds_the_table(tmp_path):
     assert "kernel_aot" in TABLES
     store = tmp_path / "kernel_aot.jsonl"
     ResultsStore(store).append(_row())
-    assert main([str(store), "--out", str(tmp_path / "out")]) == 0
+    assert main([str(store), "--out-dir", str(tmp_path / "out")]) == 0
     assert "fwd_flat" in (tmp_path / "out" / "kernel_aot.md").read_text()
     assert r"\begin{tabular}" in (tmp_path / "out" / "kernel_aot.tex").read_text()

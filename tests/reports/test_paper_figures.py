@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reports import figure_data, figures
+from reports import figure_data, figure_layout, figures
 
 FER_CLASSES = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
 EDGES = list(np.linspace(-2.0, 2.0, 41))
@@ -25,14 +25,14 @@ def plotting():
 def figs(monkeypatch):
     """The matplotlib Figure objects drawn, in call order, beside the files written as usual."""
     seen = []
-    save = figures._save
-    monkeypatch.setattr(figures, "_save", lambda fig, *a, **k: seen.append(fig) or save(fig, *a, **k))
+    save = figure_layout.save
+    monkeypatch.setattr(figure_layout, "save", lambda fig, *a, **k: seen.append(fig) or save(fig, *a, **k))
     return seen
 
 
 def unsaved(monkeypatch, seen):
     """From here on, figures are kept in ``seen`` and their paths returned, but not drawn into files."""
-    monkeypatch.setattr(figures, "_save", lambda fig, out_dir, name, dpi: seen.append(fig) or [
+    monkeypatch.setattr(figure_layout, "save", lambda fig, out_dir, name, dpi: seen.append(fig) or [
         Path(out_dir) / f"{name}.{fmt}" for fmt in figures.FORMATS])
 
 
