@@ -28,7 +28,6 @@ fixed          the same with alpha, beta frozen (1, 0)         BReG-NeXt Table 9
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -226,15 +225,6 @@ def check_impl(impl: str, kind: str) -> str:
     return impl
 
 
-@functools.cache
-def compiled_authors_shortcut(backend: str = "inductor"):
-    """torch.compile of the authors'-form Eq. 8 shortcut, once per process and backend, compiled as the 'compile'
-    impl compiles the safe form (default settings), so the two differ only in the formula."""
-    from .ops.bypass_add_op import authors_eq8_shortcut
-
-    return torch.compile(authors_eq8_shortcut, backend=backend)
-
-
 class Shortcut(nn.Module):
     """y = P(H(x)) + F: the bypass, its projection and the residual add of one unit.
 
@@ -269,7 +259,7 @@ class Shortcut(nn.Module):
             impl = "triton" if x.is_cuda and self.bypass.kind in EQ8_KINDS else "eager"
         if impl.startswith("authors"):
             if self.bypass.kind in EQ8_KINDS:
-                from .ops.bypass_add_op import authors_eq8_shortcut
+                from .ops.bypass_add_op import authors_eq8_shortcut, compiled_authors_shortcut
 
                 run = compiled_authors_shortcut(self.compile_backend) if impl == "authors_compile" else \
                     authors_eq8_shortcut

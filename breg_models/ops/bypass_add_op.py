@@ -352,6 +352,13 @@ def compiled_eq8_shortcut():
 
 
 @functools.cache
+def compiled_authors_shortcut(backend: str = "inductor"):
+    """torch.compile of `authors_eq8_shortcut`, once per process and backend, compiled as `compiled_eq8_shortcut`
+    compiles the safe form (default settings), so the two differ only in the formula."""
+    return torch.compile(authors_eq8_shortcut, backend=backend)
+
+
+@functools.cache
 def compiled_shortcut(kind: str, params: tuple) -> object:
     """torch.compile of the eager shortcut of a non-Eq. 8 kind with fixed float parameters."""
     fn, p = FUNCTIONS[kind].fn, dict(params)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import breg_models.ops.bypass_add_op as op_module
-from bench import kernel
+from bench import kernel, kernel_timing
 from bench.cli import run_main
 from harness.results_store import ResultsStore
 
@@ -80,9 +80,9 @@ def test_unit_shapes_at_a_given_element_count():
 
 
 def test_slow_cases_still_get_several_timed_runs():
-    assert kernel.timed_runs(5000.0) == kernel.MIN_TIMED_RUNS  # eager at 2^28: one run under do_bench
-    assert kernel.timed_runs(1.0) == 100  # fills ~100 ms
-    assert kernel.timed_runs(0.0) == 10_000
+    assert kernel_timing.timed_runs(5000.0) == kernel_timing.MIN_TIMED_RUNS  # eager at 2^28: one run under do_bench
+    assert kernel_timing.timed_runs(1.0) == 100  # fills ~100 ms
+    assert kernel_timing.timed_runs(0.0) == 10_000
 
 
 def test_cuda_defaults_are_three_dtypes_and_2_24_elements(monkeypatch, capsys):
@@ -287,7 +287,7 @@ def test_sizes_are_the_networks_unit_shapes_and_the_old_names_still_work(tmp_pat
 # ---- the GPU timer's procedure, on a clock that stands in for CUDA ---------------------------------------------
 
 
-class ScriptedClock(kernel.WallClock):
+class ScriptedClock(kernel_timing.WallClock):
     """A GPU that takes 1 ms per call behind a host that takes 3 ms per eager call: graph replay must report the
     1 ms, and the host column the 2 ms the GPU time does not cover."""
 
@@ -316,7 +316,7 @@ class ScriptedClock(kernel.WallClock):
 def test_graph_timer_reports_gpu_time_per_call_and_host_overhead_apart():
     clock = ScriptedClock()
     fns = [lambda i=i: clock.calls.append(i) for i in range(3)]  # three copies of the inputs
-    timing = kernel.GraphTimer(clock, target_ms=100, graph_ms=10, min_replays=4)(fns)
+    timing = kernel_timing.GraphTimer(clock, target_ms=100, graph_ms=10, min_replays=4)(fns)
     # one call estimated at 1 ms: 10 ms a replay is 10 calls, rounded up to whole rounds of 3 copies
     assert clock.captures == 1 and timing.method.startswith("scripted replay of 12 calls, 3 input copies")
     assert timing.ms == 1.0 and timing.call_ms == 3.0 and timing.host_overhead_ms == 2.0
@@ -326,27 +326,27 @@ def test_graph_timer_reports_gpu_time_per_call_and_host_overhead_apart():
 
 def test_a_capture_that_fails_times_the_same_calls_eagerly_and_says_why():
     clock = ScriptedClock(capture_error=RuntimeError("operation not permitted when stream is capturing\ndetail"))
-    timing = kernel.GraphTimer(clock, target_ms=10, graph_ms=2, min_replays=2)([lambda: clock.calls.append(0)])
+    timing = kernel_timing.GraphTimer(clock, target_ms=10, graph_ms=2, min_replays=2)([lambda: clock.calls.append(0)])
     assert timing.method.startswith("events around 2 eager calls (graph capture failed: RuntimeError: operation "
                                     "not permitted when stream is capturing)")
     assert timing.ms == 1.0 and timing.call_ms == 3.0
 
 
 def test_host_overhead_is_never_negative_and_absent_on_the_cpu():
-    assert kernel.Timing(2.0, 10, "x", call_ms=1.5).host_overhead_ms == 0.0
-    assert kernel.Timing(2.0, 10, "x").host_overhead_ms is None
-    timing = kernel.CpuTimer(3)([lambda: None])
+    assert kernel_timing.Timing(2.0, 10, "x", call_ms=1.5).host_overhead_ms == 0.0
+    assert kernel_timing.Timing(2.0, 10, "x").host_overhead_ms is None
+    timing = kernel_timing.CpuTimer(3)([lambda: None])
     assert timing.runs == 3 and timing.call_ms is None and timing.method == "perf_counter"
 
 
 def test_input_copies_exceed_the_cache_and_graphs_hold_whole_rounds():
-    assert kernel.input_copies(2**20) == kernel.MAX_COPIES  # 256 copies would be needed: capped
-    assert kernel.input_copies(6 * 2**20) == 43 and kernel.input_copies(2**30) == 1
+    assert kernel_timing.input_copies(2**20) == kernel_timing.MAX_COPIES  # 256 copies would be needed: capped
+    assert kernel_timing.input_copies(6 * 2**20) == 43 and kernel_timing.input_copies(2**30) == 1
     for estimate, copies in ((0.0001, 43), (0.003, 7), (5.0, 1), (5.0, 4)):
-        k = kernel.calls_per_graph(estimate, copies)
+        k = kernel_timing.calls_per_graph(estimate, copies)
         assert k % copies == 0 and k >= copies
-        assert k * estimate >= min(kernel.GRAPH_MS, kernel.MAX_CALLS * estimate) - 1e-9
-    assert kernel.calls_per_graph(100.0, 1) == 1
+        assert k * estimate >= min(kernel_timing.GRAPH_MS, kernel_timing.MAX_CALLS * estimate) - 1e-9
+    assert kernel_timing.calls_per_graph(100.0, 1) == 1
 
 
 def test_the_backward_pass_builds_its_forward_on_the_timers_stream():
@@ -354,7 +354,7 @@ def test_the_backward_pass_builds_its_forward_on_the_timers_stream():
     the kept forward inside the timer's context."""
     entered = []
 
-    class Timer(kernel.CpuTimer):
+    class Timer(kernel_timing.CpuTimer):
         def context(self):
             import contextlib
 
@@ -442,7 +442,7 @@ def test_cuda_clock_captures_on_its_side_stream_and_times_with_events(monkeypatc
     fake = _FakeCuda()
     for name, value in fake.attrs.items():
         monkeypatch.setattr(torch.cuda, name, value)
-    clock = kernel.CudaClock(torch.device("cuda"))
+    clock = kernel_timing.CudaClock(torch.device("cuda"))
 
     def gpu_work():
         fake.now += 5.0

@@ -10,7 +10,8 @@ On the CPU the Triton cases skip: interpreted kernels time numpy, not the kernel
 import pytest
 import torch
 
-from bench.kernel import CpuTimer, _inputs, bench_case, op_of, shapes
+from bench.kernel import _inputs, bench_case, op_of, shapes
+from bench.kernel_timing import CpuTimer
 
 DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 BATCH = 128 if DEVICE.type == "cuda" else 2
